@@ -1,0 +1,328 @@
+package nsutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// RunDir is where named network namespaces live (iproute2's convention, so
+// `ip netns list` and `ip netns exec` see netlab's namespaces).
+const RunDir = "/run/netns"
+
+// nsfsMagic is NSFS_MAGIC from linux/magic.h.
+const nsfsMagic = 0x6e736673
+
+// Path returns the bind-mount path of a named namespace.
+func Path(name string) string { return filepath.Join(RunDir, name) }
+
+// Do runs fn on a locked OS thread switched into ns and switches back. If the
+// switch back fails the thread stays locked, so the runtime ends it with the
+// goroutine and no other goroutine ever runs in the wrong namespace.
+func Do(ns netns.NsHandle, fn func() error) error {
+	type result struct{ err error }
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{fmt.Errorf("open current namespace: %w", err)}
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			done <- result{fmt.Errorf("enter namespace: %w", err)}
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			// Leave the thread locked: it dies with this goroutine.
+			done <- result{errors.Join(ferr, fmt.Errorf("restore namespace (thread discarded): %w", err))}
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- result{ferr}
+	}()
+	return (<-done).err
+}
+
+// Throwaway runs fn in a fresh, unnamed network namespace on a thread that is
+// discarded afterwards: the namespace and everything fn made in it vanish.
+// fn gets a netlink handle in that namespace. Used for preflight checks that
+// must touch a real kernel but leave nothing behind.
+func Throwaway(fn func(h *netlink.Handle) error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread is discarded
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("unshare network namespace: %w", err)
+			return
+		}
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			done <- fmt.Errorf("netlink handle in throwaway namespace: %w", err)
+			return
+		}
+		defer h.Close()
+		done <- fn(h)
+	}()
+	return <-done
+}
+
+// Open opens a named namespace.
+func Open(name string) (netns.NsHandle, error) {
+	h, err := netns.GetFromPath(Path(name))
+	if err != nil {
+		return netns.None(), fmt.Errorf("open namespace %s: %w", name, err)
+	}
+	return h, nil
+}
+
+// Handle opens a netlink route handle inside ns. Close it when done: an open
+// netlink socket keeps its namespace alive.
+func Handle(ns netns.NsHandle) (*netlink.Handle, error) {
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink handle: %w", err)
+	}
+	return h, nil
+}
+
+// ensureRunDir makes RunDir exist and be a shared mount point, as
+// `ip netns add` does, so namespaces mounted there propagate to mount
+// namespaces that share it.
+func ensureRunDir() error {
+	if err := os.MkdirAll(RunDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", RunDir, err)
+	}
+	err := unix.Mount("", RunDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("make %s a shared mount: %w", RunDir, err)
+	}
+	if err := unix.Mount(RunDir, RunDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind-mount %s on itself: %w", RunDir, err)
+	}
+	if err := unix.Mount("", RunDir, "none", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("make %s a shared mount: %w", RunDir, err)
+	}
+	return nil
+}
+
+// ErrExists means a namespace of that name already exists.
+var ErrExists = errors.New("namespace already exists")
+
+// CreateNamed creates a network namespace, runs setup inside it (through a
+// netlink handle in the new namespace) BEFORE its name is published, then
+// publishes it as RunDir/name. On any error nothing is left behind. The
+// returned handle must be closed by the caller.
+func CreateNamed(name string, setup func(h *netlink.Handle) error) (netns.NsHandle, error) {
+	if err := ensureRunDir(); err != nil {
+		return netns.None(), err
+	}
+	path := Path(name)
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return netns.None(), fmt.Errorf("namespace %s: %w", name, ErrExists)
+		}
+		return netns.None(), fmt.Errorf("namespace %s: create mount point: %w", name, err)
+	}
+	f.Close()
+	type result struct {
+		h   netns.NsHandle
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{netns.None(), fmt.Errorf("open current namespace: %w", err)}
+			return
+		}
+		defer orig.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			done <- result{netns.None(), fmt.Errorf("unshare: %w", err)}
+			return
+		}
+		h, ferr := netns.Get()
+		if ferr == nil {
+			ferr = func() error {
+				nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+				if err != nil {
+					return fmt.Errorf("netlink handle: %w", err)
+				}
+				defer nl.Close()
+				return setup(nl)
+			}()
+		}
+		if ferr == nil {
+			src := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+			if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
+				ferr = fmt.Errorf("bind-mount %s: %w", path, err)
+			}
+		}
+		if ferr != nil && h.IsOpen() {
+			h.Close()
+			h = netns.None()
+		}
+		if err := netns.Set(orig); err != nil {
+			ferr = errors.Join(ferr, fmt.Errorf("restore namespace (thread discarded): %w", err))
+			done <- result{h, ferr}
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- result{h, ferr}
+	}()
+	r := <-done
+	if r.err != nil {
+		if r.h.IsOpen() {
+			r.h.Close()
+		}
+		_ = unix.Unmount(path, unix.MNT_DETACH)
+		_ = os.Remove(path)
+		return netns.None(), fmt.Errorf("namespace %s: %w", name, r.err)
+	}
+	return r.h, nil
+}
+
+// IsMounted reports whether RunDir/name is a mounted namespace (nsfs), as
+// opposed to a leftover empty file or nothing.
+func IsMounted(name string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(Path(name), &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, err
+	}
+	return st.Type == nsfsMagic, nil
+}
+
+// DeleteNamed unpublishes a named namespace: lazy unmount, then unlink. The
+// namespace itself dies when nothing else holds it. A missing name is not an
+// error.
+func DeleteNamed(name string) error {
+	path := Path(name)
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("namespace %s: unmount: %w", name, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("namespace %s: remove %s: %w", name, path, err)
+	}
+	return nil
+}
+
+// List returns the names under RunDir.
+func List() ([]string, error) {
+	ents, err := os.ReadDir(RunDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out, nil
+}
+
+// sysctlPath turns a path relative to /proc/sys into an absolute one and
+// refuses anything outside /proc/sys/net.
+func sysctlPath(rel string) (string, error) {
+	p := filepath.Clean(filepath.Join("/proc/sys", rel))
+	if !strings.HasPrefix(p, "/proc/sys/net/") {
+		return "", fmt.Errorf("sysctl %s is outside /proc/sys/net", rel)
+	}
+	return p, nil
+}
+
+// ReadSysctl reads /proc/sys/<rel> inside ns (rel must be under net/).
+func ReadSysctl(ns netns.NsHandle, rel string) (string, error) {
+	p, err := sysctlPath(rel)
+	if err != nil {
+		return "", err
+	}
+	var out string
+	err = Do(ns, func() error {
+		b, err := os.ReadFile(p)
+		out = strings.TrimSpace(string(b))
+		return err
+	})
+	return out, err
+}
+
+// WriteSysctl writes /proc/sys/<rel> inside ns (rel must be under net/).
+func WriteSysctl(ns netns.NsHandle, rel, value string) error {
+	p, err := sysctlPath(rel)
+	if err != nil {
+		return err
+	}
+	return Do(ns, func() error { return writeFile(p, value) })
+}
+
+// SysctlExists reports whether /proc/sys/<rel> exists in the current thread's
+// namespace; call it inside Do or Throwaway.
+func SysctlExists(rel string) bool {
+	p, err := sysctlPath(rel)
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(p)
+	return err == nil
+}
+
+// ReadHostSysctl and WriteHostSysctl work on the root namespace as seen by
+// this process's main thread (host knobs).
+func ReadHostSysctl(rel string) (string, error) {
+	p, err := sysctlPath(rel)
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(p)
+	return strings.TrimSpace(string(b)), err
+}
+
+// WriteHostSysctl writes a root-namespace sysctl.
+func WriteHostSysctl(rel, value string) error {
+	p, err := sysctlPath(rel)
+	if err != nil {
+		return err
+	}
+	return writeFile(p, value)
+}
+
+func writeFile(p, value string) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(value); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Start starts cmd with its process inside ns (the child inherits the
+// namespace of the locked thread that forks it). The caller waits for it.
+func Start(ns netns.NsHandle, cmd *exec.Cmd) error {
+	return Do(ns, cmd.Start)
+}

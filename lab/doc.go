@@ -1,0 +1,12 @@
+// Package lab turns a validated topology into live kernel objects and back.
+//
+// NewPlan orders the operations (each printable as an ip-like line, which
+// is what `netlab up --dry-run` shows); Up checks privileges, kernel
+// features, sysctl keys, name collisions and host-knob conflicts before it
+// creates anything, then applies the plan through per-namespace netlink
+// handles, journaling each namespace and host knob before creating it, and
+// rolls everything back if a step fails. Down removes exactly what the state
+// records (or, without state, only namespaces carrying this lab's marker),
+// restores host knobs and deletes the state. Status and Exec work on running
+// labs.
+package lab

@@ -1,0 +1,230 @@
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/netlabdev/netlab/topology"
+)
+
+// OpKind is the kind of one plan operation.
+type OpKind int
+
+// Plan operation kinds, in the order a plan applies them.
+const (
+	OpNetns      OpKind = iota // create a named namespace (marker + lo up before publishing)
+	OpSysctl                   // write a sysctl inside a node
+	OpVeth                     // create a veth pair directly in its two namespaces
+	OpBridge                   // create a bridge device
+	OpMaster                   // enslave a port to a bridge
+	OpAddr                     // add an address
+	OpLinkUp                   // set an interface up
+	OpHostSysctl               // take a host knob through the ledger
+)
+
+// Op is one ordered plan step. It is data: Apply interprets it, String
+// prints it as an ip-like line.
+type Op struct {
+	Kind   OpKind
+	Node   string
+	Netns  string
+	Iface  *topology.RIface
+	Link   *topology.RLink
+	PeerNS string
+	// Peer is the B end of a veth op.
+	Peer   *topology.RIface
+	Sysctl topology.Sysctl
+	Addr   netip.Prefix
+	// Default marks a sysctl netlab adds by itself (a kind's default).
+	Default bool
+}
+
+// Plan is a lab's ordered operations.
+type Plan struct {
+	Lab  string
+	Topo *topology.Topo
+	Ops  []Op
+}
+
+// MarkerPrefix starts the alias netlab puts on every namespace's lo; the
+// rest is "<lab>:<run id>". down deletes only namespaces that carry it.
+const MarkerPrefix = "netlab:"
+
+// Marker is the ownership alias for a lab run.
+func Marker(lab, runID string) string { return MarkerPrefix + lab + ":" + runID }
+
+// NewPlan orders the operations that build a validated lab.
+func NewPlan(t *topology.Topo) *Plan {
+	p := &Plan{Lab: t.Name, Topo: t}
+	add := func(o Op) { p.Ops = append(p.Ops, o) }
+	ns := map[string]string{}
+	for _, n := range t.Nodes {
+		ns[n.Name] = n.Netns
+	}
+	// 1. namespaces, then node-wide sysctls (conf.all/default first) before
+	// any link exists.
+	for _, n := range t.Nodes {
+		add(Op{Kind: OpNetns, Node: n.Name, Netns: n.Netns})
+		for _, s := range n.Sysctls {
+			add(Op{Kind: OpSysctl, Node: n.Name, Netns: n.Netns, Sysctl: s, Default: s.From == ""})
+		}
+	}
+	// 2. veth pairs, each end created directly in its namespace.
+	for _, l := range t.Links {
+		a := nodeOf(t, l.A.Node).Iface(l.A.Iface)
+		b := nodeOf(t, l.B.Node).Iface(l.B.Iface)
+		add(Op{Kind: OpVeth, Node: l.A.Node, Netns: ns[l.A.Node], Iface: a, Link: l, PeerNS: ns[l.B.Node], Peer: b})
+	}
+	// 3. bridges.
+	for _, n := range t.Nodes {
+		for _, i := range n.Ifaces {
+			if i.Kind == topology.IfBridge {
+				add(Op{Kind: OpBridge, Node: n.Name, Netns: n.Netns, Iface: i})
+			}
+		}
+	}
+	// 4. per-interface sysctls, now that every interface is in its final
+	// namespace and before it goes up.
+	for _, n := range t.Nodes {
+		for _, i := range n.Ifaces {
+			for _, s := range ifaceSysctls(i) {
+				add(Op{Kind: OpSysctl, Node: n.Name, Netns: n.Netns, Iface: i, Sysctl: s, Default: s.From == ""})
+			}
+		}
+	}
+	// 5. bridge ports.
+	for _, n := range t.Nodes {
+		for _, i := range n.Ifaces {
+			if i.Master != "" {
+				add(Op{Kind: OpMaster, Node: n.Name, Netns: n.Netns, Iface: i})
+			}
+		}
+	}
+	// 6. addresses.
+	for _, n := range t.Nodes {
+		for _, i := range n.Ifaces {
+			for _, a := range i.Addresses {
+				add(Op{Kind: OpAddr, Node: n.Name, Netns: n.Netns, Iface: i, Addr: a})
+			}
+		}
+	}
+	// 7. up: ports and veths first, bridges last (lo is up already).
+	for _, kind := range []string{topology.IfVeth, topology.IfBridge} {
+		for _, n := range t.Nodes {
+			for _, i := range n.Ifaces {
+				if i.Kind == kind && i.Up {
+					add(Op{Kind: OpLinkUp, Node: n.Name, Netns: n.Netns, Iface: i})
+				}
+			}
+		}
+	}
+	// 8. host knobs last: a lab that fails earlier never touches the host.
+	for _, s := range t.HostSysctls {
+		add(Op{Kind: OpHostSysctl, Sysctl: s})
+	}
+	return p
+}
+
+// ifaceSysctls returns an interface's sysctls: netlab's defaults (IPv6 DAD
+// off unless the interface asks for it, so IPv6 is usable at once) followed
+// by the declared ones; an explicit key wins over a default.
+func ifaceSysctls(i *topology.RIface) []topology.Sysctl {
+	var out []topology.Sysctl
+	if i.Kind != topology.IfLo && !i.DAD {
+		key := "net.ipv6.conf." + strings.ReplaceAll(i.Name, ".", "/") + ".accept_dad"
+		sk, err := topology.ParseSysctlKey(key)
+		explicit := false
+		for _, s := range i.Sysctls {
+			if s.Path == sk.Path {
+				explicit = true
+			}
+		}
+		if err == nil && !explicit {
+			out = append(out, topology.Sysctl{SysctlKey: sk, Value: "0"})
+		}
+	}
+	return append(out, i.Sysctls...)
+}
+
+func nodeOf(t *topology.Topo, name string) *topology.RNode {
+	for _, n := range t.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// String prints the plan, one ip-like line per operation.
+func (p *Plan) String() string {
+	var b strings.Builder
+	for _, o := range p.Ops {
+		b.WriteString(o.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// String prints the operation as an ip-like command line.
+func (o Op) String() string {
+	switch o.Kind {
+	case OpNetns:
+		return fmt.Sprintf("ip netns add %s  # lo up, lo alias %q set before the name is published", o.Netns, MarkerPrefix+strings.TrimSuffix(o.Netns, "-"+o.Node)+":<run>")
+	case OpSysctl:
+		s := fmt.Sprintf("ip netns exec %s sysctl -w %s=%s", o.Netns, o.Sysctl.Key, o.Sysctl.Value)
+		if o.Default {
+			s += "  # netlab default"
+		}
+		return s
+	case OpVeth:
+		a, l := o.Iface, o.Link
+		var b strings.Builder
+		fmt.Fprintf(&b, "ip -n %s link add name %s", o.Netns, a.Name)
+		linkAttrs(&b, a)
+		fmt.Fprintf(&b, " type veth peer name %s netns %s", l.B.Iface, o.PeerNS)
+		return b.String() + o.peerAttrs()
+	case OpBridge:
+		var b strings.Builder
+		fmt.Fprintf(&b, "ip -n %s link add name %s", o.Netns, o.Iface.Name)
+		linkAttrs(&b, o.Iface)
+		stp := 0
+		if o.Iface.STP {
+			stp = 1
+		}
+		fmt.Fprintf(&b, " type bridge stp_state %d ageing_time %d", stp, int64(o.Iface.Ageing.Seconds()*100))
+		return b.String()
+	case OpMaster:
+		return fmt.Sprintf("ip -n %s link set dev %s master %s", o.Netns, o.Iface.Name, o.Iface.Master)
+	case OpAddr:
+		s := fmt.Sprintf("ip -n %s addr add %s dev %s", o.Netns, o.Addr, o.Iface.Name)
+		if o.Addr.Addr().Is6() && !o.Iface.DAD {
+			s += " nodad"
+		}
+		return s
+	case OpLinkUp:
+		return fmt.Sprintf("ip -n %s link set dev %s up", o.Netns, o.Iface.Name)
+	case OpHostSysctl:
+		return fmt.Sprintf("sysctl -w %s=%s  # host knob: old value kept in the ledger, restored by the last lab that holds it", o.Sysctl.Key, o.Sysctl.Value)
+	}
+	return fmt.Sprintf("# unknown op %d", o.Kind)
+}
+
+func linkAttrs(b *strings.Builder, i *topology.RIface) {
+	if i.MAC != nil {
+		fmt.Fprintf(b, " address %s", i.MAC)
+	}
+	if i.MTU != 0 {
+		fmt.Fprintf(b, " mtu %d", i.MTU)
+	}
+}
+
+// peerAttrs prints the peer end's address and mtu (iproute2 puts them after
+// the peer name).
+func (o Op) peerAttrs() string {
+	var b strings.Builder
+	if o.Peer != nil {
+		linkAttrs(&b, o.Peer)
+	}
+	return b.String()
+}

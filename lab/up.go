@@ -1,0 +1,502 @@
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/netlabdev/netlab/internal/hostknob"
+	"github.com/netlabdev/netlab/internal/nsutil"
+	"github.com/netlabdev/netlab/internal/state"
+	"github.com/netlabdev/netlab/topology"
+)
+
+// Options configure lab operations.
+type Options struct {
+	// StateDir is the runtime directory ("" means /run/netlab).
+	StateDir string
+	// Logger receives progress at debug level; nil logs nothing.
+	Logger *slog.Logger
+}
+
+func (o Options) store() *state.Store { return state.New(o.StateDir) }
+
+func (o Options) ledger() *hostknob.Ledger {
+	return &hostknob.Ledger{Dir: o.store().Dir, IO: hostIO{}, Equal: sysctlEqual}
+}
+
+func (o Options) log() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+// Result describes a lab that came up.
+type Result struct {
+	RunID      string
+	Plan       *Plan
+	Namespaces []string
+	// Warnings are facts the user should know (never failures), e.g. an
+	// effective rp_filter that differs from the declared one.
+	Warnings []string
+}
+
+// Up builds a validated lab through netlink. Everything that can be checked
+// is checked before anything is created (privileges, kernel features, sysctl
+// keys, name collisions, host-knob conflicts). If a step fails midway,
+// everything created so far is removed and the error names the object and
+// the kernel's reason.
+func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
+	t := l.Resolve()
+	if t == nil {
+		return nil, errors.New("lab is not validated")
+	}
+	if err := CheckPrivileges(CapNetAdmin, CapSysAdmin); err != nil {
+		return nil, err
+	}
+	if err := checkSupported(l); err != nil {
+		return nil, err
+	}
+	store := opts.store()
+	lock, err := store.Lock(t.Name)
+	if err != nil {
+		return nil, &EnvError{Err: err}
+	}
+	defer lock.Unlock()
+	if err := checkNotUp(store, t); err != nil {
+		return nil, err
+	}
+	plan := NewPlan(t)
+	if err := preflight(l, plan); err != nil {
+		return nil, err
+	}
+	ledger := opts.ledger()
+	var knobs []hostknob.Knob
+	for _, s := range t.HostSysctls {
+		knobs = append(knobs, hostknob.Knob{Key: s.Key, Path: s.Path, Value: s.Value})
+	}
+	if len(knobs) > 0 {
+		if err := ledger.Check(t.Name, knobs); err != nil {
+			return nil, &EnvError{Err: err}
+		}
+	}
+
+	runID := newRunID()
+	abs, _ := filepath.Abs(l.File)
+	if err := store.Append(t.Name, state.Record{Op: state.OpBegin, RunID: runID, File: abs}); err != nil {
+		return nil, &EnvError{Err: err}
+	}
+	snap := &state.Snapshot{Lab: t.Name, RunID: runID, File: abs, Phase: "creating", Created: time.Now().UTC()}
+	for _, ln := range t.Links {
+		snap.Links = append(snap.Links, state.LinkRecord{A: ln.A.String(), B: ln.B.String()})
+	}
+	a := &applier{opts: opts, store: store, ledger: ledger, lab: t.Name, runID: runID, snap: snap, nodes: map[string]*nodeHandle{}}
+	res := &Result{RunID: runID, Plan: plan}
+	err = a.apply(ctx, plan)
+	if err == nil {
+		res.Warnings = append(res.Warnings, a.effectiveWarnings(t)...)
+	}
+	a.close()
+	if err != nil {
+		_ = store.Append(t.Name, state.Record{Op: state.OpRollback})
+		if _, derr := teardown(store, ledger, t.Name, lock, opts.log()); derr != nil {
+			err = errors.Join(err, fmt.Errorf("rollback: %w", derr))
+		}
+		return nil, err
+	}
+	snap.Phase = "up"
+	if err := store.Save(snap); err != nil {
+		return res, err
+	}
+	if err := store.Append(t.Name, state.Record{Op: state.OpUp, RunID: runID}); err != nil {
+		return res, err
+	}
+	for _, ns := range snap.Namespaces {
+		res.Namespaces = append(res.Namespaces, ns.Name)
+	}
+	return res, nil
+}
+
+func newRunID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// checkSupported refuses lab keys whose apply comes with later work: a
+// declared key is never silently ignored.
+func checkSupported(l *topology.Lab) error {
+	var found []string
+	for _, name := range sortedNodeNames(l) {
+		n := l.Nodes[name]
+		if len(n.Routes) > 0 {
+			found = append(found, "nodes."+name+".routes")
+		}
+		if len(n.Rules) > 0 {
+			found = append(found, "nodes."+name+".rules")
+		}
+		if len(n.Neighbors) > 0 {
+			found = append(found, "nodes."+name+".neighbors")
+		}
+		if len(n.Firewall) > 0 {
+			found = append(found, "nodes."+name+".firewall")
+		}
+	}
+	for i, ln := range l.Links {
+		if ln.Shape != nil {
+			found = append(found, fmt.Sprintf("links[%d].shape", i))
+		}
+		if ln.Impair != nil {
+			found = append(found, fmt.Sprintf("links[%d].impair", i))
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return envErrorf("this netlab cannot apply these keys yet (they validate, but `up` would ignore them, so it refuses): %s; routes/rules come with routing support, neighbors with neighbour-table support, firewall/shape/impair with probe and firewall support", strings.Join(found, ", "))
+}
+
+// checkNotUp refuses a lab that is up (or was left by a crash), and
+// namespace names that already exist.
+func checkNotUp(store *state.Store, t *topology.Topo) error {
+	snap, err := store.Load(t.Name)
+	if err != nil {
+		return &EnvError{Err: err}
+	}
+	if snap != nil {
+		return envErrorf("lab %s is already up (run %s, from %s, since %s); `netlab down %s` first", t.Name, snap.RunID, snap.File, snap.Created.Format(time.RFC3339), t.Name)
+	}
+	j, err := store.Journal(t.Name)
+	if err != nil {
+		return &EnvError{Err: err}
+	}
+	if len(j) > 0 {
+		return envErrorf("lab %s has state left by an interrupted run in %s; `netlab down %s` cleans it up", t.Name, store.LabDir(t.Name), t.Name)
+	}
+	var taken []string
+	for _, n := range t.Nodes {
+		if _, err := os.Lstat(nsutil.Path(n.Netns)); err == nil {
+			taken = append(taken, n.Netns)
+		}
+	}
+	if len(taken) > 0 {
+		return envErrorf("namespace(s) %s already exist and are not a running netlab lab %s; netlab leaves them alone: rename the lab or remove them", strings.Join(taken, ", "), t.Name)
+	}
+	return nil
+}
+
+// preflight checks the kernel, in a throwaway namespace that vanishes with
+// its thread: the link kinds the lab needs, and that every sysctl key exists
+// in a child namespace (per-interface keys are checked on lo's directory).
+func preflight(l *topology.Lab, p *Plan) error {
+	t := p.Topo
+	needBridge := false
+	for _, n := range t.Nodes {
+		for _, i := range n.Ifaces {
+			if i.Kind == topology.IfBridge {
+				needBridge = true
+			}
+		}
+	}
+	type miss struct{ path, msg string }
+	var missing []miss
+	var feature error
+	err := nsutil.Throwaway(func(h *netlink.Handle) error {
+		if len(t.Links) > 0 {
+			if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "nlpf0"}, PeerName: "nlpf1"}); err != nil {
+				feature = fmt.Errorf("the kernel cannot create veth pairs (module veth): %w", err)
+				return nil
+			}
+		}
+		if needBridge {
+			if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "nlpfbr"}}); err != nil {
+				feature = fmt.Errorf("the kernel cannot create bridges (module bridge): %w", err)
+				return nil
+			}
+		}
+		seen := map[string]bool{}
+		for _, o := range p.Ops {
+			if o.Kind != OpSysctl {
+				continue
+			}
+			probe := o.Sysctl.Path
+			if o.Sysctl.Iface != "" {
+				parts := strings.Split(probe, "/")
+				parts[3] = "lo"
+				probe = strings.Join(parts, "/")
+			}
+			if seen[probe] {
+				continue
+			}
+			seen[probe] = true
+			if !nsutil.SysctlExists(probe) {
+				from := o.Sysctl.From
+				if from == "" {
+					from = "nodes." + o.Node
+				}
+				missing = append(missing, miss{from, fmt.Sprintf("sysctl %s does not exist in a node's namespace on this kernel (no /proc/sys/%s)", o.Sysctl.Key, probe)})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return &EnvError{Err: fmt.Errorf("preflight in a throwaway namespace: %w", err)}
+	}
+	if feature != nil {
+		return &EnvError{Err: feature}
+	}
+	for _, s := range t.HostSysctls {
+		if _, err := os.Stat(filepath.Join("/proc/sys", s.Path)); err != nil {
+			missing = append(missing, miss{s.From, fmt.Sprintf("host sysctl %s does not exist on this kernel", s.Key)})
+		}
+	}
+	if len(missing) > 0 {
+		e := &topology.Error{}
+		for _, m := range missing {
+			e.Problems = append(e.Problems, l.ProblemAt(m.path, "%s", m.msg))
+		}
+		return e
+	}
+	return nil
+}
+
+type nodeHandle struct {
+	ns netns.NsHandle
+	nl *netlink.Handle
+}
+
+type applier struct {
+	opts   Options
+	store  *state.Store
+	ledger *hostknob.Ledger
+	lab    string
+	runID  string
+	snap   *state.Snapshot
+	nodes  map[string]*nodeHandle
+}
+
+func (a *applier) close() {
+	for _, h := range a.nodes {
+		if h.nl != nil {
+			h.nl.Close()
+		}
+		if h.ns.IsOpen() {
+			h.ns.Close()
+		}
+	}
+	a.nodes = map[string]*nodeHandle{}
+}
+
+func (a *applier) apply(ctx context.Context, p *Plan) error {
+	log := a.opts.log()
+	for _, o := range p.Ops {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("interrupted before %q: %w", o.String(), err)
+		}
+		log.Debug("apply", "op", o.String())
+		if err := a.do(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *applier) do(o Op) error {
+	switch o.Kind {
+	case OpNetns:
+		return a.createNetns(o)
+	case OpSysctl:
+		return a.sysctl(o)
+	case OpVeth:
+		return a.veth(o)
+	case OpBridge:
+		return a.bridge(o)
+	case OpMaster:
+		h := a.nodes[o.Node]
+		link, err := h.nl.LinkByName(o.Iface.Name)
+		if err == nil {
+			var br netlink.Link
+			if br, err = h.nl.LinkByName(o.Iface.Master); err == nil {
+				err = h.nl.LinkSetMasterByIndex(link, br.Attrs().Index)
+			}
+		}
+		return opErr(o.Node, "interface "+o.Iface.Name, "join bridge "+o.Iface.Master, err)
+	case OpAddr:
+		h := a.nodes[o.Node]
+		link, err := h.nl.LinkByName(o.Iface.Name)
+		if err == nil {
+			addr := &netlink.Addr{IPNet: &net.IPNet{IP: o.Addr.Addr().AsSlice(), Mask: net.CIDRMask(o.Addr.Bits(), o.Addr.Addr().BitLen())}}
+			if o.Addr.Addr().Is6() && !o.Iface.DAD {
+				addr.Flags = unix.IFA_F_NODAD
+			}
+			err = h.nl.AddrAdd(link, addr)
+		}
+		return opErr(o.Node, "interface "+o.Iface.Name, "add address "+o.Addr.String(), err)
+	case OpLinkUp:
+		h := a.nodes[o.Node]
+		link, err := h.nl.LinkByName(o.Iface.Name)
+		if err == nil {
+			err = h.nl.LinkSetUp(link)
+		}
+		return opErr(o.Node, "interface "+o.Iface.Name, "set up", err)
+	case OpHostSysctl:
+		k := hostknob.Knob{Key: o.Sysctl.Key, Path: o.Sysctl.Path, Value: o.Sysctl.Value}
+		err := a.ledger.Acquire(a.lab, []hostknob.Knob{k}, func(k hostknob.Knob) error {
+			if err := a.store.Append(a.lab, state.Record{Op: state.OpHostKnob, Name: k.Path}); err != nil {
+				return err
+			}
+			a.snap.HostKnobs = append(a.snap.HostKnobs, k.Path)
+			return a.store.Save(a.snap)
+		})
+		return opErr("", "host sysctl "+o.Sysctl.Key, "set "+o.Sysctl.Value, err)
+	}
+	return fmt.Errorf("unknown plan op %d", o.Kind)
+}
+
+func opErr(node, object, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &OpError{Node: node, Object: object, Op: op, Err: err}
+}
+
+func (a *applier) createNetns(o Op) error {
+	// Intent first: a crash after this line leaves a record down can follow.
+	if err := a.store.Append(a.lab, state.Record{Op: state.OpNetns, Name: o.Netns, Node: o.Node, RunID: a.runID}); err != nil {
+		return opErr(o.Node, "namespace "+o.Netns, "journal intent", err)
+	}
+	a.snap.Namespaces = append(a.snap.Namespaces, state.Namespace{Node: o.Node, Name: o.Netns})
+	if err := a.store.Save(a.snap); err != nil {
+		return opErr(o.Node, "namespace "+o.Netns, "save state", err)
+	}
+	marker := Marker(a.lab, a.runID)
+	ns, err := nsutil.CreateNamed(o.Netns, func(h *netlink.Handle) error {
+		lo, err := h.LinkByName("lo")
+		if err != nil {
+			return fmt.Errorf("find lo: %w", err)
+		}
+		if err := h.LinkSetAlias(lo, marker); err != nil {
+			return fmt.Errorf("set ownership marker on lo: %w", err)
+		}
+		if err := h.LinkSetUp(lo); err != nil {
+			return fmt.Errorf("set lo up: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return opErr(o.Node, "", "create namespace", err)
+	}
+	h, err := nsutil.Handle(ns)
+	if err != nil {
+		ns.Close()
+		return opErr(o.Node, "namespace "+o.Netns, "open", err)
+	}
+	a.nodes[o.Node] = &nodeHandle{ns: ns, nl: h}
+	return nil
+}
+
+func (a *applier) sysctl(o Op) error {
+	h := a.nodes[o.Node]
+	obj := "sysctl " + o.Sysctl.Key
+	if err := nsutil.WriteSysctl(h.ns, o.Sysctl.Path, o.Sysctl.Value); err != nil {
+		return opErr(o.Node, obj, "write "+o.Sysctl.Value, err)
+	}
+	got, err := nsutil.ReadSysctl(h.ns, o.Sysctl.Path)
+	if err != nil {
+		return opErr(o.Node, obj, "read back", err)
+	}
+	if !sysctlEqual(o.Sysctl.Path, o.Sysctl.Value, got) {
+		return opErr(o.Node, obj, "write "+o.Sysctl.Value, fmt.Errorf("the kernel kept %q", got))
+	}
+	return nil
+}
+
+// sysctlEqual compares a written value with the read-back: field by field
+// (the kernel prints some vectors tab-separated), and for *_ms keys after
+// the kernel's jiffy rounding (msecs_to_jiffies rounds up; a jiffy is at most
+// 10 ms for HZ >= 100).
+func sysctlEqual(path, want, got string) bool {
+	w, g := strings.Fields(want), strings.Fields(got)
+	if strings.Join(w, " ") == strings.Join(g, " ") {
+		return true
+	}
+	if strings.HasSuffix(path, "_ms") && len(w) == 1 && len(g) == 1 {
+		wi, err1 := strconv.ParseInt(w[0], 10, 64)
+		gi, err2 := strconv.ParseInt(g[0], 10, 64)
+		return err1 == nil && err2 == nil && gi >= wi && gi-wi < 10
+	}
+	return false
+}
+
+func (a *applier) veth(o Op) error {
+	ha, hb := a.nodes[o.Link.A.Node], a.nodes[o.Link.B.Node]
+	v := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: o.Iface.Name, HardwareAddr: o.Iface.MAC, MTU: o.Iface.MTU},
+		PeerName:      o.Peer.Name,
+		PeerNamespace: netlink.NsFd(int(hb.ns)),
+	}
+	if o.Peer.MAC != nil {
+		v.PeerHardwareAddr = o.Peer.MAC
+	}
+	if o.Peer.MTU != 0 {
+		v.PeerMTU = uint32(o.Peer.MTU)
+	}
+	err := ha.nl.LinkAdd(v)
+	return opErr(o.Node, fmt.Sprintf("link %s-%s", o.Link.A, o.Link.B), "create veth pair", err)
+}
+
+func (a *applier) bridge(o Op) error {
+	h := a.nodes[o.Node]
+	ageing := uint32(o.Iface.Ageing.Milliseconds() / 10) // clock_t, USER_HZ=100
+	br := &netlink.Bridge{
+		LinkAttrs:  netlink.LinkAttrs{Name: o.Iface.Name, HardwareAddr: o.Iface.MAC, MTU: o.Iface.MTU},
+		AgeingTime: &ageing,
+	}
+	if err := h.nl.LinkAdd(br); err != nil {
+		return opErr(o.Node, "bridge "+o.Iface.Name, "create", err)
+	}
+	if o.Iface.STP {
+		link, err := h.nl.LinkByName(o.Iface.Name)
+		if err == nil {
+			err = nsutil.Do(h.ns, func() error { return setBridgeSTP(link.Attrs().Index, 1) })
+		}
+		return opErr(o.Node, "bridge "+o.Iface.Name, "enable stp", err)
+	}
+	return nil
+}
+
+// setBridgeSTP sets IFLA_BR_STP_STATE, which vishvananda/netlink does not
+// expose; it runs inside the bridge's namespace (nsutil.Do).
+func setBridgeSTP(index int, on uint32) error {
+	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("bridge"))
+	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
+	data.AddRtAttr(nl.IFLA_BR_STP_STATE, nl.Uint32Attr(on))
+	req.AddData(info)
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
+}
+
+type hostIO struct{}
+
+func (hostIO) Read(path string) (string, error) { return nsutil.ReadHostSysctl(path) }
+func (hostIO) Write(path, v string) error       { return nsutil.WriteHostSysctl(path, v) }
