@@ -92,8 +92,14 @@ type IfaceStatus struct {
 // ErrNotUp means the lab has no state.
 var ErrNotUp = errors.New("lab is not up")
 
+// ErrUnknownNode means a running lab has no such node.
+var ErrUnknownNode = errors.New("unknown node")
+
 // Status reads a running lab's nodes and interfaces from the kernel.
 func Status(ctx context.Context, name string, opts Options) (*LabStatus, error) {
+	if err := topology.CheckLabName(name); err != nil {
+		return nil, err
+	}
 	store := opts.store()
 	snap, err := store.Load(name)
 	if err != nil {
@@ -101,6 +107,9 @@ func Status(ctx context.Context, name string, opts Options) (*LabStatus, error) 
 	}
 	if snap == nil {
 		return nil, fmt.Errorf("lab %s: %w (netlab status lists running labs)", name, ErrNotUp)
+	}
+	if err := CheckPrivileges(CapSysAdmin); err != nil {
+		return nil, err
 	}
 	st := &LabStatus{Summary: Summary{Name: name, RunID: snap.RunID, Phase: snap.Phase, File: snap.File, Created: snap.Created, Nodes: len(snap.Namespaces)}}
 	peers := map[string]string{}
@@ -180,6 +189,9 @@ func Exec(ctx context.Context, labName, node string, argv []string, opts Options
 	if len(argv) == 0 {
 		return 0, errors.New("exec needs a command")
 	}
+	if err := topology.CheckLabName(labName); err != nil {
+		return 0, err
+	}
 	if err := CheckPrivileges(CapSysAdmin); err != nil {
 		return 0, err
 	}
@@ -236,7 +248,7 @@ func openNode(labName, node string, opts Options) (netns.NsHandle, error) {
 		}
 	}
 	if nsName == "" {
-		return netns.None(), fmt.Errorf("lab %s has no node %q (nodes: %s)", labName, node, strings.Join(nodes, ", "))
+		return netns.None(), fmt.Errorf("lab %s: %w %q (nodes: %s)", labName, ErrUnknownNode, node, strings.Join(nodes, ", "))
 	}
 	ns, err := nsutil.Open(nsName)
 	if err != nil {

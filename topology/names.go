@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -16,8 +17,18 @@ var (
 // after a lab name.
 var Verbs = []string{"watch", "params", "get", "add", "set", "del", "flush", "use"}
 
-// CheckLabName reports why name cannot name a lab, or nil.
+// ErrBadName marks a name that breaks netlab's naming rules.
+var ErrBadName = errors.New("invalid name")
+
+// CheckLabName reports why name cannot name a lab, or nil (wrapping ErrBadName).
 func CheckLabName(name string) error {
+	if err := checkLabName(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadName, err)
+	}
+	return nil
+}
+
+func checkLabName(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("a lab needs a name")

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -52,7 +53,7 @@ func Parse(file string, data []byte) (*Lab, error) {
 			c.problems = append(c.problems, &Problem{File: file, Pos: Pos{1, 1}, Msg: "empty lab file"})
 			return nil, c.err()
 		}
-		c.problems = append(c.problems, yamlProblem(file, err))
+		c.problems = append(c.problems, syntaxProblem(file, data, err))
 		return nil, c.err()
 	}
 	var extra yaml.Node
@@ -106,6 +107,66 @@ func yamlProblem(file string, err error) *Problem {
 		p.Line = 1
 	}
 	return p
+}
+
+// yamlParserErrors are the problems the yaml library's parser (as opposed to
+// its scanner) reports: it gives their line 0-based, and leaves it out when it
+// is 0.
+var yamlParserErrors = []string{
+	"did not find expected key", "did not find expected node content",
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+	"did not find expected '-' indicator", "did not find expected <document start>",
+	"did not find expected <stream-start>", "found duplicate %TAG directive",
+	"found duplicate %YAML directive", "found incompatible YAML document",
+	"found undefined tag handle",
+}
+
+var unknownAnchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+
+// syntaxProblem is yamlProblem for errors of the first pass (YAML syntax),
+// with the library's line numbering made 1-based throughout and positions the
+// library does not give (invalid UTF-8, an unknown anchor) found in data.
+func syntaxProblem(file string, data []byte, err error) *Problem {
+	hadLine := yamlLineRE.MatchString(err.Error())
+	p := yamlProblem(file, err)
+	for _, pe := range yamlParserErrors {
+		if hadLine && strings.HasPrefix(p.Msg, pe) {
+			p.Line++
+			break
+		}
+	}
+	// An error at the end of the stream may name the line after the last.
+	lines := bytes.Count(data, []byte("\n"))
+	if !bytes.HasSuffix(data, []byte("\n")) {
+		lines++
+	}
+	p.Line = min(p.Line, max(lines, 1))
+	if !utf8.Valid(data) && !bytes.HasPrefix(data, []byte{0xff, 0xfe}) && !bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
+		i := 0
+		for i < len(data) {
+			r, n := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		p.Pos = offsetPos(data, i)
+		p.Msg = fmt.Sprintf("invalid UTF-8 (byte 0x%02x); a lab file is UTF-8 text", data[i])
+	} else if m := unknownAnchorRE.FindStringSubmatch(p.Msg); m != nil {
+		// An alias cannot come before its anchor, so the first "*name"
+		// that is not part of a longer name is the one.
+		re := regexp.MustCompile(`\*` + regexp.QuoteMeta(m[1]) + `($|[\s,\]}])`)
+		if loc := re.FindIndex(data); loc != nil {
+			p.Pos = offsetPos(data, loc[0])
+		}
+	}
+	return p
+}
+
+// offsetPos is the line and column (in bytes, 1-based) of a byte offset.
+func offsetPos(data []byte, off int) Pos {
+	line := 1 + bytes.Count(data[:off], []byte("\n"))
+	return Pos{line, off - (bytes.LastIndexByte(data[:off], '\n') + 1) + 1}
 }
 
 // expansion counts the YAML nodes a full alias expansion visits, memoised on

@@ -258,16 +258,16 @@ func (v *validator) interfacesPass() {
 			ri := n.Iface(name)
 			switch {
 			case spec.Kind == IfBridge:
+				if name == "lo" {
+					v.errf(ip, "a bridge cannot be named lo")
+					continue
+				}
 				if ri != nil && ri.Kind != IfBridge {
 					v.errf(ip+".kind", "%s is a link end of node %s, it cannot also be a bridge", name, n.Name)
 					continue
 				}
 				if ri != nil { // the switch of a kind: bridge node
 					v.errf(ip+".kind", "%s is already node %s's switch bridge; drop kind/ports here", name, n.Name)
-					continue
-				}
-				if name == "lo" {
-					v.errf(ip, "a bridge cannot be named lo")
 					continue
 				}
 				ri = &RIface{Node: n.Name, Name: name, Kind: IfBridge, Up: true, Ageing: DefaultAgeing, Link: -1}
@@ -297,7 +297,6 @@ func (v *validator) interfacesPass() {
 			v.ifaceProps(ip, ri, spec)
 		}
 		// Bridge ports (declared bridges only; a switch node's ports are implicit).
-		portOf := map[string]string{}
 		for _, name := range sortedKeys(n.Spec.Interfaces) {
 			spec := n.Spec.Interfaces[name]
 			if spec == nil || spec.Kind != IfBridge {
@@ -313,10 +312,9 @@ func (v *validator) interfacesPass() {
 				switch {
 				case pi == nil || pi.Kind != IfVeth:
 					v.errf(pp, "bridge port %q is not a link end of node %s", port, n.Name)
-				case portOf[port] != "":
-					v.errf(pp, "%s is already a port of bridge %s", port, portOf[port])
+				case pi.Master != "": // of a bridge declared above, or of a switch node's bridge
+					v.errf(pp, "%s is already a port of bridge %s", port, pi.Master)
 				default:
-					portOf[port] = name
 					pi.Master = name
 					br.Ports = append(br.Ports, port)
 				}
@@ -399,14 +397,15 @@ func (v *validator) ifaceProps(ip string, ri *RIface, spec *Interface) {
 func (v *validator) segmentsPass() {
 	type key struct{ node, ifn string }
 	parent := map[key]key{}
-	var find func(k key) key
-	find = func(k key) key {
+	find := func(k key) key {
 		for {
 			p, ok := parent[k]
 			if !ok || p == k {
 				return k
 			}
-			parent[k] = parent[p]
+			if pp, ok := parent[p]; ok { // path halving; a root may have no entry
+				parent[k] = pp
+			}
 			k = p
 		}
 	}
@@ -422,7 +421,6 @@ func (v *validator) segmentsPass() {
 			}
 		}
 	}
-	type owner struct{ path string }
 	addrs := map[key]map[netip.Addr]string{}
 	macs := map[key]map[string]string{}
 	for _, n := range v.topo.Nodes {

@@ -27,7 +27,7 @@ func (v *validator) scenarioPass() {
 			v.node(p+".ping.from", s.Ping.From)
 			v.addr(p+".ping.to", s.Ping.To)
 			v.dev(p+".ping.dev", s.Ping.From, s.Ping.Dev)
-			v.positive(p+".ping.count", s.Ping.Count, true)
+			v.positive(p+".ping.count", s.Ping.Count, false)
 			switch s.Ping.Expect {
 			case "", "success", "failure":
 			default:

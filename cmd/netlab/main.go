@@ -74,8 +74,10 @@ func exitCode(err error) int {
 	var te *topology.Error
 	var ue *usageError
 	switch {
-	case errors.As(err, &te), errors.As(err, &ue):
+	case errors.As(err, &te), errors.As(err, &ue), errors.Is(err, lab.ErrUnknownNode), errors.Is(err, topology.ErrBadName):
 		return exitInvalid
+	case strings.HasPrefix(err.Error(), "unknown command "), strings.HasPrefix(err.Error(), "unknown flag"):
+		return exitInvalid // cobra's own usage errors
 	case lab.IsEnv(err):
 		return exitEnv
 	}
@@ -266,6 +268,9 @@ Each node becomes a namespace <lab>-<node>, visible to "ip netns list", so
 				}
 				_, err := io.WriteString(a.stdout, p.String())
 				return err
+			}
+			if len(l.Scenario) > 0 {
+				fmt.Fprintf(a.stderr, "note: the lab's scenario (%d steps) is validated but not run by up\n", len(l.Scenario))
 			}
 			res, err := lab.Up(cmd.Context(), l, a.opts())
 			if err != nil {

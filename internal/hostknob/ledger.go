@@ -49,7 +49,7 @@ type ledgerFile struct {
 
 func (l *Ledger) file() string { return filepath.Join(l.Dir, "host-knobs.json") }
 func (l *Ledger) lock() (*state.Lock, error) {
-	return state.LockPath(filepath.Join(l.Dir, ".locks", "host-knobs.lock"))
+	return state.LockPath(filepath.Join(l.Dir, ".locks", ".host-knobs.lock")) // lab names cannot start with "."
 }
 
 func (l *Ledger) equal(path, want, got string) bool {
@@ -93,6 +93,7 @@ func (l *Ledger) write(lf *ledgerFile) error {
 	if err != nil {
 		return fmt.Errorf("host-knob ledger: %w", err)
 	}
+	defer os.Remove(tmp) // gone after a successful rename; cleans up otherwise
 	if _, err := f.Write(b); err != nil {
 		f.Close()
 		return fmt.Errorf("host-knob ledger: %w", err)
@@ -105,7 +106,25 @@ func (l *Ledger) write(lf *ledgerFile) error {
 	if err := os.Rename(tmp, l.file()); err != nil {
 		return fmt.Errorf("host-knob ledger: %w", err)
 	}
+	if d, err := os.Open(l.Dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
 	return nil
+}
+
+// locked runs fn with the ledger read under the global lock.
+func (l *Ledger) locked(fn func(lf *ledgerFile) error) error {
+	lk, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer lk.Unlock()
+	lf, err := l.read()
+	if err != nil {
+		return err
+	}
+	return fn(lf)
 }
 
 // ConflictError is returned when another lab holds a knob at another value.
@@ -120,23 +139,14 @@ func (e *ConflictError) Error() string {
 
 // Check reports, without changing anything, whether lab could take knobs.
 func (l *Ledger) Check(lab string, knobs []Knob) error {
-	lk, err := l.lock()
-	if err != nil {
-		return err
-	}
-	defer lk.Unlock()
-	lf, err := l.read()
-	if err != nil {
-		return err
-	}
-	return conflicts(lf, lab, knobs)
+	return l.locked(func(lf *ledgerFile) error { return l.conflicts(lf, lab, knobs) })
 }
 
-func conflicts(lf *ledgerFile, lab string, knobs []Knob) error {
+func (l *Ledger) conflicts(lf *ledgerFile, lab string, knobs []Knob) error {
 	var errs []error
 	for _, k := range knobs {
 		e := lf.Knobs[k.Path]
-		if e == nil || e.Value == k.Value {
+		if e == nil || l.equal(k.Path, k.Value, e.Value) {
 			continue
 		}
 		others := slices.DeleteFunc(slices.Clone(e.Holders), func(h string) bool { return h == lab })
@@ -161,7 +171,7 @@ func (l *Ledger) Acquire(lab string, knobs []Knob, intent func(Knob) error) erro
 	if err != nil {
 		return err
 	}
-	if err := conflicts(lf, lab, knobs); err != nil {
+	if err := l.conflicts(lf, lab, knobs); err != nil {
 		return err
 	}
 	for _, k := range knobs {
@@ -209,58 +219,43 @@ type Restored struct {
 // their original value back. It returns what it restored. Errors restoring
 // one knob do not stop the others.
 func (l *Ledger) Release(lab string) ([]Restored, error) {
-	lk, err := l.lock()
-	if err != nil {
-		return nil, err
-	}
-	defer lk.Unlock()
-	lf, err := l.read()
-	if err != nil {
-		return nil, err
-	}
 	var out []Restored
 	var errs []error
-	for _, path := range sortedPaths(lf.Knobs) {
-		e := lf.Knobs[path]
-		if !slices.Contains(e.Holders, lab) {
-			continue
+	err := l.locked(func(lf *ledgerFile) error {
+		for _, path := range sortedPaths(lf.Knobs) {
+			e := lf.Knobs[path]
+			if !slices.Contains(e.Holders, lab) {
+				continue
+			}
+			e.Holders = slices.DeleteFunc(e.Holders, func(h string) bool { return h == lab })
+			if len(e.Holders) > 0 {
+				continue
+			}
+			if err := l.IO.Write(path, e.Original); err != nil {
+				errs = append(errs, fmt.Errorf("restore host sysctl %s=%s: %w", path, e.Original, err))
+				e.Holders = []string{lab} // keep it recorded for a later retry
+				continue
+			}
+			out = append(out, Restored{Path: path, Value: e.Original})
+			delete(lf.Knobs, path)
 		}
-		e.Holders = slices.DeleteFunc(e.Holders, func(h string) bool { return h == lab })
-		if len(e.Holders) > 0 {
-			continue
-		}
-		if err := l.IO.Write(path, e.Original); err != nil {
-			errs = append(errs, fmt.Errorf("restore host sysctl %s=%s: %w", path, e.Original, err))
-			e.Holders = []string{lab} // keep it recorded for a later retry
-			continue
-		}
-		out = append(out, Restored{Path: path, Value: e.Original})
-		delete(lf.Knobs, path)
-	}
-	if err := l.write(lf); err != nil {
-		errs = append(errs, err)
-	}
-	return out, errors.Join(errs...)
+		return l.write(lf)
+	})
+	return out, errors.Join(append(errs, err)...)
 }
 
 // Held returns the knobs lab holds.
 func (l *Ledger) Held(lab string) ([]Entry, error) {
-	lk, err := l.lock()
-	if err != nil {
-		return nil, err
-	}
-	defer lk.Unlock()
-	lf, err := l.read()
-	if err != nil {
-		return nil, err
-	}
 	var out []Entry
-	for _, p := range sortedPaths(lf.Knobs) {
-		if slices.Contains(lf.Knobs[p].Holders, lab) {
-			out = append(out, *lf.Knobs[p])
+	err := l.locked(func(lf *ledgerFile) error {
+		for _, p := range sortedPaths(lf.Knobs) {
+			if slices.Contains(lf.Knobs[p].Holders, lab) {
+				out = append(out, *lf.Knobs[p])
+			}
 		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 func sortedPaths(m map[string]*Entry) []string {

@@ -154,9 +154,17 @@ func (s *Store) Append(lab string, r Record) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(s.journalPath(lab), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(s.journalPath(lab), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
+	}
+	// A crash mid-write can leave a torn last line: end it first, so this
+	// record starts on a line of its own (Journal skips the torn one).
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			b = append([]byte{'\n'}, b...)
+		}
 	}
 	if _, err := f.Write(append(b, '\n')); err != nil {
 		f.Close()

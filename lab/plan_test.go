@@ -1,0 +1,603 @@
+package lab
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/netlabdev/netlab/topology"
+)
+
+var update = flag.Bool("update", false, "rewrite lab/testdata/*.plan golden files")
+
+// TestPlanGolden compares the plan of every example lab (../labs/*.yaml,
+// globbed now, so a new example needs a golden) with testdata/<name>.plan.
+// Run `go test ./lab -run TestPlanGolden -update` to rewrite the goldens.
+func TestPlanGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "labs", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no ../labs/*.yaml found")
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		seen[name+".plan"] = true
+		t.Run(name, func(t *testing.T) {
+			l, _, err := topology.Load(f, topology.ValidateOptions{})
+			if err != nil {
+				t.Fatalf("load %s: %v", f, err)
+			}
+			p := NewPlan(l.Resolve())
+			checkInvariants(t, p)
+			got := p.String()
+			golden := filepath.Join("testdata", name+".plan")
+			if *update {
+				if err := os.MkdirAll("testdata", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./lab -run TestPlanGolden -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("plan of %s differs from %s (rerun with -update if the change is intended):\n%s",
+					f, golden, lineDiff(string(want), got))
+			}
+		})
+	}
+	// A golden whose lab is gone is stale.
+	goldens, _ := filepath.Glob(filepath.Join("testdata", "*.plan"))
+	for _, g := range goldens {
+		if !seen[filepath.Base(g)] {
+			t.Errorf("%s has no ../labs/%s.yaml", g, strings.TrimSuffix(filepath.Base(g), ".plan"))
+		}
+	}
+}
+
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			fmt.Fprintf(&b, "line %d:\n  want: %s\n  got:  %s\n", i+1, wl, gl)
+		}
+	}
+	return b.String()
+}
+
+// planOf parses, validates and plans an inline lab.
+func planOf(t *testing.T, yaml string) *Plan {
+	t.Helper()
+	l, err := topology.Parse("inline.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if _, err := l.Validate(topology.ValidateOptions{AllowHostSysctl: true}); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	p := NewPlan(l.Resolve())
+	checkInvariants(t, p)
+	return p
+}
+
+type ifKey struct{ node, iface string }
+
+func ifOf(o Op) ifKey { return ifKey{o.Node, o.Iface.Name} }
+
+// checkInvariants asserts the ordering rules of DESIGN.md on any plan.
+func checkInvariants(t testing.TB, p *Plan) {
+	t.Helper()
+	if len(p.Ops) == 0 {
+		t.Fatal("empty plan")
+	}
+	if p.Ops[0].Kind != OpNetns {
+		t.Errorf("first op is %q, want a namespace", p.Ops[0])
+	}
+	netnsAt := map[string]int{}
+	first := map[OpKind]int{}
+	last := map[OpKind]int{}
+	for i, o := range p.Ops {
+		if _, ok := first[o.Kind]; !ok {
+			first[o.Kind] = i
+		}
+		last[o.Kind] = i
+		if o.Kind == OpNetns {
+			if _, dup := netnsAt[o.Node]; dup {
+				t.Errorf("namespace of node %s created twice", o.Node)
+			}
+			netnsAt[o.Node] = i
+		}
+	}
+	for _, n := range p.Topo.Nodes {
+		if _, ok := netnsAt[n.Name]; !ok {
+			t.Errorf("no namespace op for node %s", n.Name)
+		}
+	}
+	// Every namespace exists before any link or device op.
+	for _, k := range []OpKind{OpVeth, OpBridge, OpMaster, OpAddr, OpLinkUp, OpHostSysctl} {
+		if f, ok := first[k]; ok && f < last[OpNetns] {
+			t.Errorf("op %q comes before the last namespace op %q", p.Ops[f], p.Ops[last[OpNetns]])
+		}
+	}
+	created := map[ifKey]int{} // veth end / bridge -> op index
+	firstUse := map[ifKey]int{}
+	upAt := map[ifKey]int{}
+	masterAt := map[ifKey]int{}
+	for i, o := range p.Ops {
+		switch o.Kind {
+		case OpVeth:
+			created[ifKey{o.Link.A.Node, o.Link.A.Iface}] = i
+			created[ifKey{o.Link.B.Node, o.Link.B.Iface}] = i
+		case OpBridge:
+			created[ifOf(o)] = i
+		case OpMaster, OpAddr, OpLinkUp:
+			k := ifOf(o)
+			if _, ok := firstUse[k]; !ok {
+				firstUse[k] = i
+			}
+			if o.Kind == OpLinkUp {
+				upAt[k] = i
+			}
+			if o.Kind == OpMaster {
+				masterAt[k] = i
+			}
+		}
+	}
+	globalDone := map[string]bool{}
+	for i, o := range p.Ops {
+		switch o.Kind {
+		case OpSysctl:
+			if i < netnsAt[o.Node] {
+				t.Errorf("sysctl %q before its node's namespace", o)
+			}
+			if o.Iface == nil { // node-wide
+				if o.Sysctl.Iface != "" {
+					t.Errorf("per-interface key %s planned as node-wide: %q", o.Sysctl.Key, o)
+				}
+				if f, ok := first[OpVeth]; ok && i > f {
+					t.Errorf("node-wide sysctl %q after the first veth op %q", o, p.Ops[f])
+				}
+				if f, ok := first[OpBridge]; ok && i > f {
+					t.Errorf("node-wide sysctl %q after the first bridge op %q", o, p.Ops[f])
+				}
+				if o.Sysctl.Global && globalDone[o.Node] {
+					t.Errorf("conf.all/default sysctl %q after another node-wide sysctl of node %s", o, o.Node)
+				}
+				if !o.Sysctl.Global {
+					globalDone[o.Node] = true
+				}
+				continue
+			}
+			// per-interface
+			if o.Sysctl.Iface != o.Iface.Name {
+				t.Errorf("sysctl %q is attached to interface %s", o, o.Iface.Name)
+			}
+			for _, k := range []OpKind{OpVeth, OpBridge} {
+				if l, ok := last[k]; ok && i < l {
+					t.Errorf("per-interface sysctl %q before the last creation op %q", o, p.Ops[l])
+				}
+			}
+			if u, ok := firstUse[ifOf(o)]; ok && i > u {
+				t.Errorf("per-interface sysctl %q after %q", o, p.Ops[u])
+			}
+		case OpMaster, OpAddr, OpLinkUp:
+			if o.Iface.Kind == topology.IfLo {
+				continue
+			}
+			c, ok := created[ifOf(o)]
+			if !ok || c > i {
+				t.Errorf("%q before %s:%s is created", o, o.Node, o.Iface.Name)
+			}
+		case OpHostSysctl:
+			if o.Node != "" || o.Netns != "" {
+				t.Errorf("host sysctl op %q names a node", o)
+			}
+		}
+		if o.Kind != OpHostSysctl {
+			if f, ok := first[OpHostSysctl]; ok && i > f {
+				t.Errorf("%q after the host sysctl %q: host knobs must be last", o, p.Ops[f])
+			}
+		}
+	}
+	// Bridges go up after their ports are enslaved and up.
+	for _, n := range p.Topo.Nodes {
+		for _, br := range n.Ifaces {
+			if br.Kind != topology.IfBridge {
+				continue
+			}
+			bu, brUp := upAt[ifKey{n.Name, br.Name}]
+			if br.Up != brUp {
+				t.Errorf("bridge %s:%s: up op present = %v, want %v", n.Name, br.Name, brUp, br.Up)
+			}
+			for _, port := range br.Ports {
+				pk := ifKey{n.Name, port}
+				m, ok := masterAt[pk]
+				if !ok {
+					t.Errorf("port %s of %s:%s never enslaved", port, n.Name, br.Name)
+				} else if brUp && m > bu {
+					t.Errorf("port %s enslaved after bridge %s:%s went up", port, n.Name, br.Name)
+				}
+				if pu, ok := upAt[pk]; ok && brUp && pu > bu {
+					t.Errorf("port %s of %s:%s set up after the bridge", port, n.Name, br.Name)
+				}
+			}
+		}
+	}
+	// Every declared address is added exactly once.
+	want := map[string]int{}
+	for _, n := range p.Topo.Nodes {
+		for _, i := range n.Ifaces {
+			for _, a := range i.Addresses {
+				want[n.Name+" "+i.Name+" "+a.String()]++
+			}
+		}
+	}
+	for _, o := range p.Ops {
+		if o.Kind == OpAddr {
+			want[o.Node+" "+o.Iface.Name+" "+o.Addr.String()]--
+		}
+	}
+	for k, v := range want {
+		if v != 0 {
+			t.Errorf("address %s added %d times too few", k, v)
+		}
+	}
+}
+
+func opsOf(p *Plan, kind OpKind) []Op {
+	var out []Op
+	for _, o := range p.Ops {
+		if o.Kind == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func findSysctl(p *Plan, node, key string) []Op {
+	var out []Op
+	for _, o := range p.Ops {
+		if o.Kind == OpSysctl && o.Node == node && o.Sysctl.Key == key {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+const everything = `
+name: all
+host:
+  sysctls: {net.ipv4.neigh.default.gc_interval: 30, net.ipv6.neigh.default.gc_thresh1: 0}
+nodes:
+  sw:
+    kind: bridge
+    bridge: {name: sw0, stp: true, ageing_time: 10s}
+  r1:
+    kind: router
+    sysctls:
+      net.ipv4.conf.default.rp_filter: 0
+      net.ipv4.tcp_syncookies: 0
+      net.ipv4.conf.all.rp_filter: 0
+      net.ipv6.conf.eth2.accept_dad: 2
+      net.ipv4.conf.eth0/5.arp_announce: 2
+    interfaces:
+      eth0.5: {addresses: [2001:db8:5::1/64]}
+      eth1: {addresses: [192.0.2.1/24, 2001:db8::1/64], dad: true}
+      eth2: {addresses: [2001:db8:2::1/64]}
+      lo: {addresses: [10.255.0.1/32, 2001:db8:ff::1/128]}
+  h1:
+    interfaces:
+      eth0: {addresses: [192.0.2.2/24, 2001:db8::2/64], mac: "02:00:00:00:00:02", mtu: 1400}
+      br1: {kind: bridge, ports: [eth1, eth2], addresses: [198.51.100.1/24]}
+      eth3: {state: down}
+  h2:
+    interfaces:
+      eth0: {addresses: [2001:db8:2::2/64]}
+  h3: {}
+links:
+  - endpoints: [r1:eth1, sw:p1]
+  - endpoints: [h1:eth0, sw:p2]
+    mtu: 9000
+  - endpoints: [r1:eth2, h2:eth0]
+  - endpoints: [h1:eth1, h3:eth1]
+  - endpoints: [h1:eth2, h3:eth2]
+  - endpoints: [r1:eth0.5, h1:eth3]
+`
+
+func TestPlanOrderEverything(t *testing.T) {
+	p := planOf(t, everything)
+	if t.Failed() {
+		t.Log(p)
+	}
+	if got := len(opsOf(p, OpNetns)); got != 5 {
+		t.Errorf("%d namespace ops, want 5", got)
+	}
+	// Host knobs: last, in key order, from the host section.
+	hs := opsOf(p, OpHostSysctl)
+	if len(hs) != 2 || p.Ops[len(p.Ops)-1].Kind != OpHostSysctl || p.Ops[len(p.Ops)-2].Kind != OpHostSysctl {
+		t.Fatalf("host sysctls not the last two ops:\n%s", p)
+	}
+	if hs[0].Sysctl.Key != "net.ipv4.neigh.default.gc_interval" || hs[1].Sysctl.Value != "0" {
+		t.Errorf("host sysctls = %q, %q", hs[0], hs[1])
+	}
+	if !strings.HasPrefix(hs[0].String(), "sysctl -w net.ipv4.neigh.default.gc_interval=30") {
+		t.Errorf("host sysctl line %q", hs[0])
+	}
+	// A dotted interface name: key with '/', path with '.'.
+	arp := findSysctl(p, "r1", "net.ipv4.conf.eth0/5.arp_announce")
+	if len(arp) != 1 || arp[0].Iface == nil || arp[0].Iface.Name != "eth0.5" || arp[0].Sysctl.Path != "net/ipv4/conf/eth0.5/arp_announce" {
+		t.Errorf("dotted-interface sysctl = %+v", arp)
+	}
+	// Node-wide sysctls of r1: conf.all/default first.
+	var r1 []string
+	for _, o := range p.Ops {
+		if o.Kind == OpSysctl && o.Node == "r1" && o.Iface == nil {
+			r1 = append(r1, o.Sysctl.Key)
+		}
+	}
+	if len(r1) < 2 || !strings.Contains(r1[0], ".conf.") {
+		t.Errorf("r1 node-wide sysctl order %v: conf.all/default must come first", r1)
+	}
+	// The bridge switch device carries its options.
+	var swLine string
+	for _, o := range opsOf(p, OpBridge) {
+		if o.Node == "sw" {
+			swLine = o.String()
+		}
+	}
+	if want := "ip -n all-sw link add name sw0 type bridge stp_state 1 ageing_time 1000"; swLine != want {
+		t.Errorf("switch bridge op %q, want %q", swLine, want)
+	}
+	// A down interface is created but never set up.
+	for _, o := range opsOf(p, OpLinkUp) {
+		if o.Node == "h1" && o.Iface.Name == "eth3" {
+			t.Errorf("interface with state: down is set up: %q", o)
+		}
+	}
+	// Veth line: A end in its namespace, B end in the peer's, each end's
+	// own attributes on its side.
+	var veth string
+	for _, o := range opsOf(p, OpVeth) {
+		if o.Node == "h1" && o.Iface.Name == "eth0" {
+			veth = o.String()
+		}
+	}
+	if want := "ip -n all-h1 link add name eth0 address 02:00:00:00:00:02 mtu 1400 type veth peer name p2 netns all-sw mtu 9000"; veth != want {
+		t.Errorf("veth op %q, want %q", veth, want)
+	}
+}
+
+// The invariant checker must itself catch broken orders.
+func TestCheckInvariantsCatchesBadOrder(t *testing.T) {
+	p := planOf(t, everything)
+	mutations := map[string]func(ops []Op) []Op{
+		"host knob not last": func(ops []Op) []Op {
+			h := ops[len(ops)-1]
+			return append([]Op{ops[0], h}, ops[1:len(ops)-1]...)
+		},
+		"addr before veth": func(ops []Op) []Op {
+			for i, o := range ops {
+				if o.Kind == OpAddr && o.Iface.Kind == topology.IfVeth {
+					return append([]Op{ops[0], o}, append(ops[1:i:i], ops[i+1:]...)...)
+				}
+			}
+			return ops
+		},
+		"bridge up before port": func(ops []Op) []Op {
+			for i, o := range ops {
+				if o.Kind == OpLinkUp && o.Iface.Kind == topology.IfBridge {
+					j := firstIndex(ops, OpLinkUp)
+					out := append([]Op{}, ops[:j]...)
+					out = append(out, o)
+					out = append(out, ops[j:i]...)
+					return append(out, ops[i+1:]...)
+				}
+			}
+			return ops
+		},
+		"iface sysctl after up": func(ops []Op) []Op {
+			for i, o := range ops {
+				if o.Kind == OpSysctl && o.Iface != nil {
+					out := append(append([]Op{}, ops[:i]...), ops[i+1:]...)
+					return append(out[:len(out)-2:len(out)-2], o, out[len(out)-2], out[len(out)-1])
+				}
+			}
+			return ops
+		},
+		"global sysctl after veth": func(ops []Op) []Op {
+			for i, o := range ops {
+				if o.Kind == OpSysctl && o.Iface == nil && o.Sysctl.Global {
+					out := append(append([]Op{}, ops[:i]...), ops[i+1:]...)
+					j := firstIndex(out, OpVeth)
+					return append(out[:j+1:j+1], append([]Op{o}, out[j+1:]...)...)
+				}
+			}
+			return ops
+		},
+	}
+	for name, mutate := range mutations {
+		t.Run(name, func(t *testing.T) {
+			bad := &Plan{Lab: p.Lab, Topo: p.Topo, Ops: mutate(append([]Op{}, p.Ops...))}
+			if bad.String() == p.String() {
+				t.Fatal("mutation changed nothing")
+			}
+			ft := &fakeT{}
+			checkInvariants(ft, bad)
+			if !ft.failed {
+				t.Errorf("checkInvariants accepted:\n%s", bad)
+			}
+		})
+	}
+}
+
+func firstIndex(ops []Op, k OpKind) int {
+	for i, o := range ops {
+		if o.Kind == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// fakeT records failures without failing the real test; it implements the
+// methods checkInvariants uses (others would panic on the nil TB).
+type fakeT struct {
+	testing.TB
+	failed bool
+}
+
+func (f *fakeT) Helper()               {}
+func (f *fakeT) Errorf(string, ...any) { f.failed = true }
+func (f *fakeT) Fatal(...any)          { f.failed = true }
+
+func TestPlanNodad(t *testing.T) {
+	p := planOf(t, everything)
+	lines := map[string]string{}
+	for _, o := range opsOf(p, OpAddr) {
+		lines[o.Node+" "+o.Iface.Name+" "+o.Addr.String()] = o.String()
+	}
+	cases := []struct {
+		key   string
+		nodad bool
+	}{
+		{"r1 eth0.5 2001:db8:5::1/64", true},
+		{"r1 eth2 2001:db8:2::1/64", true},
+		{"h1 eth0 2001:db8::2/64", true},
+		{"r1 eth1 2001:db8::1/64", false}, // dad: true
+		{"r1 eth1 192.0.2.1/24", false},   // IPv4 never
+		{"h1 eth0 192.0.2.2/24", false},
+	}
+	for _, c := range cases {
+		line, ok := lines[c.key]
+		if !ok {
+			t.Errorf("no address op for %s", c.key)
+			continue
+		}
+		if got := strings.HasSuffix(line, " nodad"); got != c.nodad {
+			t.Errorf("%q: nodad = %v, want %v", line, got, c.nodad)
+		}
+	}
+	if want := "ip -n all-r1 addr add 2001:db8:2::1/64 dev eth2 nodad"; lines["r1 eth2 2001:db8:2::1/64"] != want {
+		t.Errorf("line %q, want %q", lines["r1 eth2 2001:db8:2::1/64"], want)
+	}
+}
+
+func TestPlanAcceptDADDefault(t *testing.T) {
+	p := planOf(t, everything)
+	type want struct {
+		n       int
+		value   string
+		deflt   bool
+		comment bool
+	}
+	cases := map[string]want{
+		"r1 net.ipv6.conf.eth0/5.accept_dad": {1, "0", true, true},   // dotted name written with '/'
+		"r1 net.ipv6.conf.eth1.accept_dad":   {0, "", false, false},  // dad: true
+		"r1 net.ipv6.conf.eth2.accept_dad":   {1, "2", false, false}, // declared: wins, no default
+		"r1 net.ipv6.conf.lo.accept_dad":     {0, "", false, false},  // lo: none
+		"h1 net.ipv6.conf.br1.accept_dad":    {1, "0", true, true},
+		"h1 net.ipv6.conf.eth3.accept_dad":   {1, "0", true, true},
+		"sw net.ipv6.conf.p1.accept_dad":     {1, "0", true, true},
+		"sw net.ipv6.conf.sw0.accept_dad":    {1, "0", true, true},
+		"h3 net.ipv6.conf.eth1.accept_dad":   {1, "0", true, true},
+	}
+	for k, w := range cases {
+		node, key, _ := strings.Cut(k, " ")
+		ops := findSysctl(p, node, key)
+		if len(ops) != w.n {
+			t.Errorf("%s: %d ops, want %d: %v", k, len(ops), w.n, ops)
+			continue
+		}
+		if w.n == 0 {
+			continue
+		}
+		o := ops[0]
+		if o.Sysctl.Value != w.value || o.Default != w.deflt || strings.HasSuffix(o.String(), "# netlab default") != w.comment {
+			t.Errorf("%s: %q (default=%v), want value %s default=%v", k, o, o.Default, w.value, w.deflt)
+		}
+		if o.Iface == nil {
+			t.Errorf("%s planned as a node-wide sysctl", k)
+		}
+	}
+	// The default precedes declared per-interface keys of the same interface.
+	for _, o := range p.Ops {
+		if o.Kind == OpSysctl && o.Node == "r1" && o.Iface != nil && o.Iface.Name == "eth0.5" {
+			if o.Sysctl.Leaf != "accept_dad" {
+				t.Errorf("first sysctl of r1:eth0.5 is %q, want the accept_dad default", o)
+			}
+			break
+		}
+	}
+}
+
+func TestPlanRouterForwarding(t *testing.T) {
+	p := planOf(t, `
+name: rt
+nodes:
+  r1: {kind: router}
+  r2:
+    kind: router
+    sysctls: {net.ipv4.ip_forward: 0}
+  h1: {}
+`)
+	fwd := []string{"net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding", "net.ipv6.conf.all.forwarding"}
+	for _, k := range fwd {
+		ops := findSysctl(p, "r1", k)
+		if len(ops) != 1 || ops[0].Sysctl.Value != "1" || !ops[0].Default || ops[0].Iface != nil {
+			t.Errorf("r1 %s: %v, want one node-wide default =1", k, ops)
+			continue
+		}
+		if want := "ip netns exec rt-r1 sysctl -w " + k + "=1  # netlab default"; ops[0].String() != want {
+			t.Errorf("line %q, want %q", ops[0], want)
+		}
+		if ops := findSysctl(p, "h1", k); len(ops) != 0 {
+			t.Errorf("host node got %s: %v", k, ops)
+		}
+	}
+	// An explicit key beats the kind's default, and is not marked default.
+	ops := findSysctl(p, "r2", "net.ipv4.ip_forward")
+	if len(ops) != 1 || ops[0].Sysctl.Value != "0" || ops[0].Default || strings.Contains(ops[0].String(), "netlab default") {
+		t.Errorf("r2 ip_forward: %v, want exactly the explicit 0", ops)
+	}
+	if ops := findSysctl(p, "r2", "net.ipv4.conf.all.forwarding"); len(ops) != 1 || !ops[0].Default {
+		t.Errorf("r2 conf.all.forwarding: %v, want the default", ops)
+	}
+}
+
+func TestPlanNetnsLine(t *testing.T) {
+	p := planOf(t, "name: my-lab\nnodes: {a_b: {}}\n")
+	if len(p.Ops) != 1 {
+		t.Fatalf("plan of one empty node:\n%s", p)
+	}
+	want := `ip netns add my-lab-a_b  # lo up, lo alias "netlab:my-lab:<run>" set before the name is published`
+	if got := p.Ops[0].String(); got != want {
+		t.Errorf("netns line %q, want %q", got, want)
+	}
+	if got := Marker("my-lab", "r1"); got != "netlab:my-lab:r1" {
+		t.Errorf("Marker = %q", got)
+	}
+	if got := (Op{Kind: OpKind(99)}).String(); !strings.Contains(got, "unknown op 99") {
+		t.Errorf("unknown op prints %q", got)
+	}
+	if p.String() != want+"\n" {
+		t.Errorf("Plan.String = %q", p.String())
+	}
+}
