@@ -3,8 +3,10 @@ package e2e
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -77,6 +79,11 @@ func TestExec(t *testing.T) {
 	r = netlab(t, "exec", l.Name, "h2", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
 	if r.code != 3 || r.stdout != "out\n" || !strings.Contains(r.stderr, "err") {
 		t.Errorf("exec stdio/exit passthrough:\n%s", r)
+	}
+
+	r = netlabIn(t, "hello from stdin\n", "exec", l.Name, "h2", "--", "cat")
+	if r.code != 0 || r.stdout != "hello from stdin\n" {
+		t.Errorf("exec stdin passthrough:\n%s", r)
 	}
 
 	// Unknown node: usage error, naming the node and the lab's nodes.
@@ -212,4 +219,68 @@ func TestDryRun(t *testing.T) {
 	if r := netlab(t, "status", l.Name); r.code == 0 {
 		t.Errorf("status after a dry run says the lab exists:\n%s", r)
 	}
+}
+
+// TestConcurrentUp: several `netlab up` of one lab at once: the per-lab lock
+// lets exactly one build it; the others exit 3 (already up) and change
+// nothing; the lab is then complete and comes down cleanly.
+func TestConcurrentUp(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	l := newLab(t, twoHosts, "race")
+	const n = 4
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = netlab(t, "up", l.File)
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, r := range results {
+		switch {
+		case r.code == 0:
+			ok++
+		case r.code == 3 && strings.Contains(r.stderr, "already up"):
+		default:
+			t.Errorf("concurrent up: want exit 0 or 3 (already up):\n%s", r)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent ups succeeded, want exactly 1", ok, n)
+	}
+	hs := openLab(t, l.Exp)
+	waitLabOper(t, l.Exp, hs)
+	checkNetlink(t, l.Exp, hs)
+	checkIP(t, l.Exp)
+	mustNetlab(t, "down", l.Name)
+	checkNothingOf(t, l.Name)
+	checkHeldEmpty(t, hs)
+}
+
+// TestExecRefusesForeignNamespace: exec enters a node's namespace only if it
+// carries the lab's ownership marker (lab.openNode says so). Here the lab's
+// namespace was replaced behind netlab's back (ip netns del, ip netns add):
+// the command must not run in a namespace that is not netlab's.
+func TestExecRefusesForeignNamespace(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	l := newLab(t, twoHosts, "foreign")
+	l.up(t)
+	ns := l.Name + "-h1"
+	if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns del %s: %v\n%s", ns, err, out)
+	}
+	addForeignNS(t, ns)
+	r := netlab(t, "exec", l.Name, "h1", "--", "sh", "-c", "echo RAN-IN-NODE")
+	if r.code == 0 || strings.Contains(r.stdout, "RAN-IN-NODE") {
+		t.Errorf("exec ran a command in %s, which has no netlab marker (not netlab's):\n%s", ns, r)
+	}
+	checkForeignIntact(t, ns)
+	mustNetlab(t, "down", l.Name)
+	checkForeignIntact(t, ns)
+	checkNothingOf(t, l.Name, ns)
 }

@@ -140,11 +140,18 @@ func (r result) String() string {
 // netlab runs the built binary with the real default state directory.
 func netlab(t testing.TB, args ...string) result {
 	t.Helper()
+	return netlabIn(t, "", args...)
+}
+
+// netlabIn is netlab with stdin.
+func netlabIn(t testing.TB, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, netlabBin, args...)
 	cmd.Env = cleanEnv()
 	cmd.Dir = os.TempDir()
+	cmd.Stdin = strings.NewReader(stdin)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()

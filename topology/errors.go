@@ -28,7 +28,10 @@ func (p *Problem) String() string {
 	}
 	b.WriteString(file)
 	if p.Line > 0 {
-		fmt.Fprintf(&b, ":%d:%d", p.Line, p.Col)
+		fmt.Fprintf(&b, ":%d", p.Line)
+		if p.Col > 0 {
+			fmt.Fprintf(&b, ":%d", p.Col)
+		}
 	}
 	b.WriteString(": ")
 	if p.Path != "" {

@@ -57,6 +57,10 @@ func ParseSysctlKey(key string) (SysctlKey, error) {
 	if elems[0] != "net" || len(elems) < 2 {
 		return SysctlKey{}, fmt.Errorf("sysctl key %q is not under net.: netlab only sets network sysctls (/proc/sys/net/)", key)
 	}
+	if len(elems) > 5 && (elems[1] == "ipv4" || elems[1] == "ipv6") && (elems[2] == "conf" || elems[2] == "neigh") {
+		return SysctlKey{}, fmt.Errorf("sysctl key %q has too many elements; write the dots of an interface name as '/' (net.%s.%s.%s.%s)",
+			key, elems[1], elems[2], strings.Join(parts[3:len(parts)-1], "/"), parts[len(parts)-1])
+	}
 	sk := SysctlKey{Key: k, Path: strings.Join(elems, "/"), Leaf: elems[len(elems)-1]}
 	if len(elems) == 5 && (elems[1] == "ipv4" || elems[1] == "ipv6") && (elems[2] == "conf" || elems[2] == "neigh") {
 		sk.Family, sk.Section = elems[1], elems[2]
