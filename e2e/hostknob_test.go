@@ -103,6 +103,10 @@ func TestHostKnobs(t *testing.T) {
 		}
 	})
 
+	t.Run("full cycle", func(t *testing.T) {
+		testLabUpDown(t, filepath.Join(repoRoot, "e2e/testdata/host-knob.yaml"), "knobfull", "host-knob", "gc_interval: 30", "gc_interval: "+v2)
+	})
+
 	t.Run("same value shared", func(t *testing.T) {
 		a := knobLab(t, "knoba", v1)
 		b := knobLab(t, "knobb", v1)

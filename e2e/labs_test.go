@@ -44,10 +44,15 @@ func TestLabs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if len(expect(spec).Refused) > 0 || spec.Host != nil {
-			// Refused labs (and labs with host knobs, which are global)
-			// run one at a time, before the parallel ones.
-			t.Run(base, func(t *testing.T) { testRefusedOrHostLab(t, f, "l"+s) })
+		switch {
+		case len(expect(spec).Refused) > 0:
+			// Refused labs run one at a time, before the parallel ones (they
+			// may declare host knobs, checked untouched).
+			t.Run(base, func(t *testing.T) { testRefusedLab(t, f, "l"+s) })
+			continue
+		case spec.Host != nil:
+			// Host knobs are global: one at a time.
+			t.Run(base, func(t *testing.T) { testLabUpDown(t, f, "l"+s, base) })
 			continue
 		}
 		t.Run(base, func(t *testing.T) {
@@ -58,13 +63,22 @@ func TestLabs(t *testing.T) {
 }
 
 // testLabUpDown is the full cycle for one accepted lab.
-func testLabUpDown(t *testing.T, file, short, base string) {
-	l := newLab(t, file, short)
+func testLabUpDown(t *testing.T, file, short, base string, repl ...string) {
+	l := newLab(t, file, short, repl...)
 	e := l.Exp
 	checkNothingOf(t, l.Name)
 	before := rootLinks(t)
+	hostBefore := map[string]string{}
+	for p := range e.HostSysctls {
+		hostBefore[p] = readHostSysctl(t, p)
+	}
 
 	r := l.up(t)
+	for p, want := range e.HostSysctls {
+		if got := readHostSysctl(t, p); !sysctlMatches(p, want, got) {
+			t.Errorf("host /proc/sys/%s = %q while the lab is up, want %q", p, got, want)
+		}
+	}
 	for _, n := range e.Nodes {
 		if !strings.Contains(r.stdout, n.NS) {
 			t.Errorf("up output does not name namespace %s:\n%s", n.NS, r.stdout)
@@ -120,6 +134,11 @@ func testLabUpDown(t *testing.T, file, short, base string) {
 	checkNothingOf(t, l.Name)
 	checkHeldEmpty(t, hs)
 	checkRootUntouched(t, before)
+	for p, old := range hostBefore {
+		if got := readHostSysctl(t, p); got != old {
+			t.Errorf("host /proc/sys/%s = %q after down, want the original %q", p, got, old)
+		}
+	}
 	checkSecondDown(t, l.Name)
 }
 
@@ -189,16 +208,13 @@ type downJSON struct {
 	} `json:"restored"`
 }
 
-// testRefusedOrHostLab: a lab declaring keys this netlab cannot apply
+// testRefusedLab: a lab declaring keys this netlab cannot apply
 // (contract.yaml: routes, rules, neighbors, firewall) is refused with exit 3,
 // naming each refused key, and nothing is created: no namespace, no state,
 // no host knob touched.
-func testRefusedOrHostLab(t *testing.T, file, short string) {
+func testRefusedLab(t *testing.T, file, short string) {
 	l := newLab(t, file, short)
 	e := l.Exp
-	if len(e.Refused) == 0 {
-		t.Skipf("%s declares host knobs and nothing refused; the host-knob tests cover host knobs", file)
-	}
 	mustNetlab(t, "validate", l.File)
 	hostBefore := map[string]string{}
 	for p := range e.HostSysctls {

@@ -7,6 +7,12 @@
 // parallel runs and a user's own labs never collide, and every lab is taken
 // down in t.Cleanup. Without root the tests skip, unless NETLAB_E2E_REQUIRED=1
 // (CI), where a missing privilege is a failure.
+//
+// Run:  sudo NETLAB_E2E_REQUIRED=1 go test ./e2e/ -count=1 -v
+//
+// TestHostKnobs changes net.ipv4.neigh.default.gc_interval on the host while
+// it runs (and checks it is restored): do not run two copies of the suite at
+// once on one machine.
 package e2e
 
 import (

@@ -46,7 +46,7 @@ func Down(ctx context.Context, name string, opts Options) (*DownReport, error) {
 	if err != nil {
 		return nil, &EnvError{Err: err}
 	}
-	defer lock.Unlock()
+	defer store.Unlock(name, lock)
 	_ = store.Append(name, state.Record{Op: state.OpDownBegin})
 	return teardown(store, opts.ledger(), name, lock, opts.log())
 }

@@ -21,6 +21,7 @@ const (
 	OpAddr                     // add an address
 	OpLinkUp                   // set an interface up
 	OpHostSysctl               // take a host knob through the ledger
+	OpBridgeMTU                // set a bridge's declared MTU once its ports have joined
 )
 
 // Op is one ordered plan step. It is data: Apply interprets it, String
@@ -98,6 +99,15 @@ func NewPlan(t *topology.Topo) *Plan {
 		for _, i := range n.Ifaces {
 			if i.Master != "" {
 				add(Op{Kind: OpMaster, Node: n.Name, Netns: n.Netns, Iface: i})
+			}
+		}
+	}
+	// 5b. a bridge's declared MTU: each port joining resets a bridge's MTU
+	// to the smallest port MTU unless the MTU was set after creation.
+	for _, n := range t.Nodes {
+		for _, i := range n.Ifaces {
+			if i.Kind == topology.IfBridge && i.MTU != 0 && len(i.Ports) > 0 {
+				add(Op{Kind: OpBridgeMTU, Node: n.Name, Netns: n.Netns, Iface: i})
 			}
 		}
 	}
@@ -204,6 +214,8 @@ func (o Op) String() string {
 		return s
 	case OpLinkUp:
 		return fmt.Sprintf("ip -n %s link set dev %s up", o.Netns, o.Iface.Name)
+	case OpBridgeMTU:
+		return fmt.Sprintf("ip -n %s link set dev %s mtu %d  # again: ports joining reset a bridge's mtu", o.Netns, o.Iface.Name, o.Iface.MTU)
 	case OpHostSysctl:
 		return fmt.Sprintf("sysctl -w %s=%s  # host knob: old value kept in the ledger, restored by the last lab that holds it", o.Sysctl.Key, o.Sysctl.Value)
 	}

@@ -118,7 +118,7 @@ func Status(ctx context.Context, name string, opts Options) (*LabStatus, error) 
 	}
 	for _, ns := range snap.Namespaces {
 		n := NodeStatus{Name: ns.Node, Namespace: ns.Name, Interfaces: []IfaceStatus{}}
-		ifs, err := nodeIfaces(ns.Name)
+		ifs, err := nodeIfaces(ns.Name, Marker(name, snap.RunID))
 		if err != nil {
 			n.Error = err.Error()
 		}
@@ -134,12 +134,15 @@ func Status(ctx context.Context, name string, opts Options) (*LabStatus, error) 
 	return st, nil
 }
 
-func nodeIfaces(nsName string) ([]IfaceStatus, error) {
+func nodeIfaces(nsName, marker string) ([]IfaceStatus, error) {
 	ns, err := nsutil.Open(nsName)
 	if err != nil {
 		return nil, err
 	}
 	defer ns.Close()
+	if err := checkMarker(ns, nsName, marker); err != nil {
+		return nil, err
+	}
 	h, err := nsutil.Handle(ns)
 	if err != nil {
 		return nil, err
@@ -254,7 +257,31 @@ func openNode(labName, node string, opts Options) (netns.NsHandle, error) {
 	if err != nil {
 		return netns.None(), err
 	}
+	if err := checkMarker(ns, nsName, Marker(labName, snap.RunID)); err != nil {
+		ns.Close()
+		return netns.None(), err
+	}
 	return ns, nil
+}
+
+// ErrNotOurs means a namespace does not carry the marker netlab expects.
+var ErrNotOurs = errors.New("namespace is not netlab's")
+
+// checkMarker verifies that ns carries want as its lo alias.
+func checkMarker(ns netns.NsHandle, nsName, want string) error {
+	h, err := nsutil.Handle(ns)
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", nsName, err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("namespace %s: find lo: %w", nsName, err)
+	}
+	if got := lo.Attrs().Alias; got != want {
+		return fmt.Errorf("%s: %w (lo alias %q, want %q): it was replaced after the lab came up; refusing to use it", nsName, ErrNotOurs, got, want)
+	}
+	return nil
 }
 
 // Exists reports whether a lab has state.

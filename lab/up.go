@@ -77,7 +77,8 @@ func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, &EnvError{Err: err}
 	}
-	defer lock.Unlock()
+	// A refusal before anything is recorded leaves no lock file behind.
+	defer store.Unlock(t.Name, lock)
 	if err := checkNotUp(store, t); err != nil {
 		return nil, err
 	}
@@ -347,6 +348,13 @@ func (a *applier) do(o Op) error {
 			err = h.nl.AddrAdd(link, addr)
 		}
 		return opErr(o.Node, "interface "+o.Iface.Name, "add address "+o.Addr.String(), err)
+	case OpBridgeMTU:
+		h := a.nodes[o.Node]
+		link, err := h.nl.LinkByName(o.Iface.Name)
+		if err == nil {
+			err = h.nl.LinkSetMTU(link, o.Iface.MTU)
+		}
+		return opErr(o.Node, "bridge "+o.Iface.Name, fmt.Sprintf("set mtu %d", o.Iface.MTU), err)
 	case OpLinkUp:
 		h := a.nodes[o.Node]
 		link, err := h.nl.LinkByName(o.Iface.Name)

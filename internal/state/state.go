@@ -141,6 +141,15 @@ func (l *Lock) Unlock() {
 	l.f = nil
 }
 
+// Unlock releases a lab's lock and, if the lab has no state directory (a
+// refusal before anything was recorded), removes the lock file too.
+func (s *Store) Unlock(lab string, held *Lock) {
+	if _, err := os.Stat(s.LabDir(lab)); errors.Is(err, os.ErrNotExist) && held != nil && held.f != nil {
+		_ = os.Remove(held.path)
+	}
+	held.Unlock()
+}
+
 // Append writes one record to the lab's journal and fsyncs it, creating the
 // lab directory if needed.
 func (s *Store) Append(lab string, r Record) error {
