@@ -315,8 +315,7 @@ func (e *expLab) peerOf(i *expIface) *expIface {
 func (e *expLab) segments() [][]segAddr {
 	type key struct{ node, ifn string }
 	parent := map[key]key{}
-	var find func(k key) key
-	find = func(k key) key {
+	find := func(k key) key {
 		for {
 			p, ok := parent[k]
 			if !ok || p == k {
