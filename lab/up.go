@@ -31,6 +31,9 @@ type Options struct {
 	StateDir string
 	// Logger receives progress at debug level; nil logs nothing.
 	Logger *slog.Logger
+	// ReadyTimeout bounds how long Up waits for links to be operationally up
+	// (0 means DefaultReadyTimeout; negative means do not wait).
+	ReadyTimeout time.Duration
 }
 
 func (o Options) store() *state.Store { return state.New(o.StateDir) }
@@ -54,6 +57,9 @@ type Result struct {
 	// Warnings are facts the user should know (never failures), e.g. an
 	// effective rp_filter that differs from the declared one.
 	Warnings []string
+	// Ready is how long the links took to become operationally up after the
+	// last operation (the kernel's linkwatch batches these changes).
+	Ready time.Duration
 }
 
 // Up builds a validated lab through netlink. Everything that can be checked
@@ -111,6 +117,16 @@ func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
 	err = a.apply(ctx, plan)
 	if err == nil {
 		res.Warnings = append(res.Warnings, a.effectiveWarnings(t)...)
+		if timeout := opts.ReadyTimeout; timeout >= 0 {
+			if timeout == 0 {
+				timeout = DefaultReadyTimeout
+			}
+			var pending []string
+			res.Ready, pending = a.waitReady(ctx, t, timeout)
+			if len(pending) > 0 {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("after %v these interfaces are still not operationally up: %s", res.Ready.Round(time.Millisecond), strings.Join(pending, ", ")))
+			}
+		}
 	}
 	a.close()
 	if err != nil {

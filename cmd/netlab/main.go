@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -239,6 +240,7 @@ func exactArgs(n int) cobra.PositionalArgs {
 
 func (a *app) upCmd() *cobra.Command {
 	var dryRun, allowHost bool
+	var wait time.Duration
 	c := &cobra.Command{
 		Use:   "up <lab>",
 		Short: "Bring a lab up: namespaces, veth links, bridges, addresses, sysctls",
@@ -272,7 +274,12 @@ Each node becomes a namespace <lab>-<node>, visible to "ip netns list", so
 			if len(l.Scenario) > 0 {
 				fmt.Fprintf(a.stderr, "note: the lab's scenario (%d steps) is validated but not run by up\n", len(l.Scenario))
 			}
-			res, err := lab.Up(cmd.Context(), l, a.opts())
+			o := a.opts()
+			o.ReadyTimeout = wait
+			if wait == 0 {
+				o.ReadyTimeout = -1
+			}
+			res, err := lab.Up(cmd.Context(), l, o)
 			if err != nil {
 				return err
 			}
@@ -280,15 +287,16 @@ Each node becomes a namespace <lab>-<node>, visible to "ip netns list", so
 				fmt.Fprintln(a.stderr, "warning: "+w)
 			}
 			if a.output == "json" {
-				return a.json(map[string]any{"lab": l.Name, "run_id": res.RunID, "namespaces": res.Namespaces, "warnings": nonNil(res.Warnings)})
+				return a.json(map[string]any{"lab": l.Name, "run_id": res.RunID, "namespaces": res.Namespaces, "warnings": nonNil(res.Warnings), "ready_ms": res.Ready.Milliseconds()})
 			}
-			fmt.Fprintf(a.stdout, "lab %s is up (run %s): %d nodes, %d links\n", l.Name, res.RunID, len(l.Nodes), len(l.Links))
+			fmt.Fprintf(a.stdout, "lab %s is up (run %s): %d nodes, %d links; links operationally up after %v\n", l.Name, res.RunID, len(l.Nodes), len(l.Links), res.Ready.Round(time.Millisecond))
 			fmt.Fprintf(a.stdout, "namespaces: %s\n", strings.Join(res.Namespaces, " "))
 			fmt.Fprintf(a.stdout, "next: netlab status %s | netlab exec %s <node> -- <cmd...> | netlab down %s\n", l.Name, l.Name, l.Name)
 			return nil
 		},
 	}
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan, create nothing")
+	c.Flags().DurationVar(&wait, "wait", lab.DefaultReadyTimeout, "wait up to this long for links (and STP-less bridges) to be operationally up before returning; 0 returns at once (the kernel's linkwatch can take about a second)")
 	c.Flags().BoolVar(&allowHost, "allow-host-sysctl", false, "allow host.sysctls beyond net.ipv{4,6}.neigh.default.* (they change the whole machine while the lab runs)")
 	return c
 }
