@@ -75,7 +75,7 @@ func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
 	if err := CheckPrivileges(CapNetAdmin, CapSysAdmin); err != nil {
 		return nil, err
 	}
-	if err := checkSupported(l); err != nil {
+	if err := CheckSupported(l); err != nil {
 		return nil, err
 	}
 	store := opts.store()
@@ -155,9 +155,9 @@ func newRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// checkSupported refuses lab keys whose apply comes with later work: a
-// declared key is never silently ignored.
-func checkSupported(l *topology.Lab) error {
+// CheckSupported refuses lab keys whose apply comes with later work: a
+// declared key is never silently ignored. It returns an *EnvError.
+func CheckSupported(l *topology.Lab) error {
 	var found []string
 	for _, name := range sortedNodeNames(l) {
 		n := l.Nodes[name]

@@ -266,10 +266,16 @@ Each node becomes a namespace <lab>-<node>, visible to "ip netns list", so
 					for _, o := range p.Ops {
 						lines = append(lines, o.String())
 					}
-					return a.json(map[string]any{"lab": l.Name, "ops": lines})
+					if err := a.json(map[string]any{"lab": l.Name, "ops": lines}); err != nil {
+						return err
+					}
+					return lab.CheckSupported(l)
 				}
-				_, err := io.WriteString(a.stdout, p.String())
-				return err
+				if _, err := io.WriteString(a.stdout, p.String()); err != nil {
+					return err
+				}
+				// Predict up faithfully: it would refuse keys it cannot apply.
+				return lab.CheckSupported(l)
 			}
 			if len(l.Scenario) > 0 {
 				fmt.Fprintf(a.stderr, "note: the lab's scenario (%d steps) is validated but not run by up\n", len(l.Scenario))
