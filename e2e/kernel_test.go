@@ -75,6 +75,24 @@ func openLab(t testing.TB, e *expLab) map[string]*nsHandle {
 // labKinds are the link kinds netlab creates.
 func labKind(k string) bool { return k == "veth" || k == "bridge" }
 
+// checkLabLinkSet asserts that got (the veth/bridge names one witness saw
+// in a node) is exactly the node's declared veths and bridges.
+func checkLabLinkSet(t testing.TB, where string, got []string, n *expNode) {
+	t.Helper()
+	var want []string
+	for _, i := range n.Ifaces {
+		if labKind(i.Kind) {
+			want = append(want, i.Name)
+		}
+	}
+	got = slices.Clone(got)
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: veth/bridge links %v, want %v", where, got, want)
+	}
+}
+
 // waitOperUp polls a link until its operstate is UP.
 func waitOperUp(t testing.TB, n *nsHandle, name string) {
 	t.Helper()
@@ -148,22 +166,13 @@ func checkNetlink(t *testing.T, e *expLab, hs map[string]*nsHandle) {
 			byIndex[l.Attrs().Index] = l
 		}
 		// Exactly the declared veths and bridges, nothing else of netlab's.
-		var got, want []string
+		var got []string
 		for _, l := range links {
 			if labKind(l.Type()) {
 				got = append(got, l.Attrs().Name)
 			}
 		}
-		for _, i := range n.Ifaces {
-			if labKind(i.Kind) {
-				want = append(want, i.Name)
-			}
-		}
-		sort.Strings(got)
-		sort.Strings(want)
-		if !slices.Equal(got, want) {
-			t.Errorf("netlink: %s: veth/bridge links %v, want %v", n.NS, got, want)
-		}
+		checkLabLinkSet(t, "netlink: "+n.NS, got, n)
 		for _, i := range n.Ifaces {
 			where := fmt.Sprintf("netlink: %s: %s", n.NS, i.Name)
 			l := byName[i.Name]
@@ -503,22 +512,13 @@ func checkIP(t *testing.T, e *expLab) {
 		for _, id := range ids {
 			idName[id.NSID] = id.Name
 		}
-		var got, want []string
+		var got []string
 		for name, l := range links[n.NS] {
 			if labKind(l.kind()) {
 				got = append(got, name)
 			}
 		}
-		for _, i := range n.Ifaces {
-			if labKind(i.Kind) {
-				want = append(want, i.Name)
-			}
-		}
-		sort.Strings(got)
-		sort.Strings(want)
-		if !slices.Equal(got, want) {
-			t.Errorf("ip: %s: veth/bridge links %v, want %v", n.NS, got, want)
-		}
+		checkLabLinkSet(t, "ip: "+n.NS, got, n)
 		for _, i := range n.Ifaces {
 			where := fmt.Sprintf("ip -n %s: %s", n.NS, i.Name)
 			l := links[n.NS][i.Name]

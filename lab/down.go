@@ -158,11 +158,10 @@ func removeNetns(lab, name string, journaled bool) (removed bool, skip string, e
 		return false, "", fmt.Errorf("namespace %s: %w", name, err)
 	}
 	defer h.Close()
-	lo, err := h.LinkByName("lo")
+	alias, err := loAlias(h, name)
 	if err != nil {
-		return false, "", fmt.Errorf("namespace %s: find lo: %w", name, err)
+		return false, "", err
 	}
-	alias := lo.Attrs().Alias
 	if !strings.HasPrefix(alias, MarkerPrefix+lab+":") {
 		return false, fmt.Sprintf("no netlab marker for lab %s (lo alias %q); not netlab's, left alone", lab, alias), nil
 	}

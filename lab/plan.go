@@ -59,10 +59,6 @@ func Marker(lab, runID string) string { return MarkerPrefix + lab + ":" + runID 
 func NewPlan(t *topology.Topo) *Plan {
 	p := &Plan{Lab: t.Name, Topo: t}
 	add := func(o Op) { p.Ops = append(p.Ops, o) }
-	ns := map[string]string{}
-	for _, n := range t.Nodes {
-		ns[n.Name] = n.Netns
-	}
 	// 1. namespaces, then node-wide sysctls (conf.all/default first) before
 	// any link exists.
 	for _, n := range t.Nodes {
@@ -73,9 +69,8 @@ func NewPlan(t *topology.Topo) *Plan {
 	}
 	// 2. veth pairs, each end created directly in its namespace.
 	for _, l := range t.Links {
-		a := nodeOf(t, l.A.Node).Iface(l.A.Iface)
-		b := nodeOf(t, l.B.Node).Iface(l.B.Iface)
-		add(Op{Kind: OpVeth, Node: l.A.Node, Netns: ns[l.A.Node], Iface: a, Link: l, PeerNS: ns[l.B.Node], Peer: b})
+		na, nb := t.Node(l.A.Node), t.Node(l.B.Node)
+		add(Op{Kind: OpVeth, Node: na.Name, Netns: na.Netns, Iface: na.Iface(l.A.Iface), Link: l, PeerNS: nb.Netns, Peer: nb.Iface(l.B.Iface)})
 	}
 	// 3. bridges.
 	for _, n := range t.Nodes {
@@ -155,15 +150,6 @@ func ifaceSysctls(i *topology.RIface) []topology.Sysctl {
 		}
 	}
 	return append(out, i.Sysctls...)
-}
-
-func nodeOf(t *topology.Topo, name string) *topology.RNode {
-	for _, n := range t.Nodes {
-		if n.Name == name {
-			return n
-		}
-	}
-	return nil
 }
 
 // String prints the plan, one ip-like line per operation.

@@ -26,7 +26,7 @@ const readyPoll = 10 * time.Millisecond
 // after listening and learning (2 x forward_delay) and is not waited for.
 func expectedUp(t *topology.Topo) map[string][]string {
 	ifaceOf := func(e *topology.Endpoint) *topology.RIface {
-		return nodeOf(t, e.Node).Iface(e.Iface)
+		return t.Node(e.Node).Iface(e.Iface)
 	}
 	out := map[string][]string{}
 	for _, n := range t.Nodes {

@@ -140,14 +140,14 @@ func nodeIfaces(nsName, marker string) ([]IfaceStatus, error) {
 		return nil, err
 	}
 	defer ns.Close()
-	if err := checkMarker(ns, nsName, marker); err != nil {
-		return nil, err
-	}
 	h, err := nsutil.Handle(ns)
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
+	if err := checkMarker(h, nsName, marker); err != nil {
+		return nil, err
+	}
 	links, err := h.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
@@ -257,7 +257,12 @@ func openNode(labName, node string, opts Options) (netns.NsHandle, error) {
 	if err != nil {
 		return netns.None(), err
 	}
-	if err := checkMarker(ns, nsName, Marker(labName, snap.RunID)); err != nil {
+	h, err := nsutil.Handle(ns)
+	if err == nil {
+		err = checkMarker(h, nsName, Marker(labName, snap.RunID))
+		h.Close()
+	}
+	if err != nil {
 		ns.Close()
 		return netns.None(), err
 	}
@@ -267,21 +272,26 @@ func openNode(labName, node string, opts Options) (netns.NsHandle, error) {
 // ErrNotOurs means a namespace does not carry the marker netlab expects.
 var ErrNotOurs = errors.New("namespace is not netlab's")
 
-// checkMarker verifies that ns carries want as its lo alias.
-func checkMarker(ns netns.NsHandle, nsName, want string) error {
-	h, err := nsutil.Handle(ns)
+// checkMarker verifies that the namespace behind h carries want as its lo
+// alias.
+func checkMarker(h *netlink.Handle, nsName, want string) error {
+	got, err := loAlias(h, nsName)
 	if err != nil {
-		return fmt.Errorf("namespace %s: %w", nsName, err)
+		return err
 	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("namespace %s: find lo: %w", nsName, err)
-	}
-	if got := lo.Attrs().Alias; got != want {
+	if got != want {
 		return fmt.Errorf("%s: %w (lo alias %q, want %q): it was replaced after the lab came up; refusing to use it", nsName, ErrNotOurs, got, want)
 	}
 	return nil
+}
+
+// loAlias reads the ownership marker: the alias of lo in h's namespace.
+func loAlias(h *netlink.Handle, nsName string) (string, error) {
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return "", fmt.Errorf("namespace %s: find lo: %w", nsName, err)
+	}
+	return lo.Attrs().Alias, nil
 }
 
 // Exists reports whether a lab has state.

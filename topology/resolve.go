@@ -24,7 +24,12 @@ type Topo struct {
 	Links []*RLink
 	// HostSysctls go through the host-knob ledger.
 	HostSysctls []Sysctl
+	// byName indexes Nodes (the validator's map).
+	byName map[string]*RNode
 }
+
+// Node returns the node by name, or nil.
+func (t *Topo) Node(name string) *RNode { return t.byName[name] }
 
 // RNode is a resolved node.
 type RNode struct {

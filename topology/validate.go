@@ -35,6 +35,7 @@ func (l *Lab) Validate(opts ValidateOptions) ([]*Problem, error) {
 	if err := v.err(); err != nil {
 		return v.warnings, err
 	}
+	v.topo.byName = v.nodes
 	l.topo = v.topo
 	return v.warnings, nil
 }

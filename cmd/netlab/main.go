@@ -77,8 +77,8 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &te), errors.As(err, &ue), errors.Is(err, lab.ErrUnknownNode), errors.Is(err, topology.ErrBadName):
 		return exitInvalid
-	case strings.HasPrefix(err.Error(), "unknown command "), strings.HasPrefix(err.Error(), "unknown flag"):
-		return exitInvalid // cobra's own usage errors
+	case strings.HasPrefix(err.Error(), "unknown command "):
+		return exitInvalid // cobra's own usage error (flag errors are wrapped by SetFlagErrorFunc)
 	case lab.IsEnv(err):
 		return exitEnv
 	}
