@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -325,4 +326,19 @@ func writeFile(p, value string) error {
 // namespace of the locked thread that forks it). The caller waits for it.
 func Start(ns netns.NsHandle, cmd *exec.Cmd) error {
 	return Do(ns, cmd.Start)
+}
+
+// Socket opens a NETLINK_ROUTE socket inside ns, subscribed to the given
+// multicast groups (none for a plain request socket). Close it when done.
+func Socket(ns netns.NsHandle, groups ...uint) (*nl.NetlinkSocket, error) {
+	var s *nl.NetlinkSocket
+	err := Do(ns, func() error {
+		var err error
+		s, err = nl.Subscribe(unix.NETLINK_ROUTE, groups...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
+	return s, nil
 }

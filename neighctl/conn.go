@@ -1,0 +1,146 @@
+package neighctl
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/netlabdev/netlab/internal/nsutil"
+)
+
+// Conn reads and changes the neighbour tables of one network namespace.
+// Its methods are safe for concurrent use. Close it when done: an open
+// netlink socket keeps its namespace alive.
+type Conn struct {
+	ns netns.NsHandle // our own dup, closed by Close
+	h  *netlink.Handle
+
+	mu     sync.Mutex // guards req and seq
+	req    *nl.NetlinkSocket
+	seq    uint32
+	closed bool
+
+	now func() time.Time
+}
+
+// Open returns a Conn for the namespace ns. The caller may close ns
+// afterwards: Conn keeps its own reference.
+func Open(ns netns.NsHandle) (*Conn, error) {
+	fd, err := unix.FcntlInt(uintptr(ns), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("neighctl: duplicate namespace handle: %w", err)
+	}
+	own := netns.NsHandle(fd)
+	h, err := nsutil.Handle(own)
+	if err != nil {
+		own.Close()
+		return nil, fmt.Errorf("neighctl: %w", err)
+	}
+	s, err := nsutil.Socket(own)
+	if err != nil {
+		h.Close()
+		own.Close()
+		return nil, fmt.Errorf("neighctl: %w", err)
+	}
+	return &Conn{ns: own, h: h, req: s, now: time.Now}, nil
+}
+
+// Close releases the Conn's sockets and namespace reference. It is safe to
+// call twice.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	c.req.Close()
+	c.h.Close()
+	return c.ns.Close()
+}
+
+// errClosed is returned by a closed Conn.
+var errClosed = errors.New("neighctl: connection closed")
+
+// dump sends a NLM_F_DUMP request and returns every reply message's payload
+// of type want, together with the time the reply arrived.
+func (c *Conn) dump(msgType int, data nl.NetlinkRequestData, want uint16) ([]rawMsg, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errClosed
+	}
+	return dumpOn(c.req, &c.seq, msgType, data, want, c.now)
+}
+
+// rawMsg is one netlink message payload and the time it was received.
+type rawMsg struct {
+	data []byte
+	at   time.Time
+}
+
+// dumpOn runs one dump on s. A dump interrupted by a concurrent change
+// (NLM_F_DUMP_INTR) is retried, at most a few times.
+func dumpOn(s *nl.NetlinkSocket, seq *uint32, msgType int, data nl.NetlinkRequestData, want uint16, now func() time.Time) ([]rawMsg, error) {
+	for attempt := 0; ; attempt++ {
+		out, intr, err := dumpOnce(s, seq, msgType, data, want, now)
+		if err != nil || !intr || attempt >= 3 {
+			return out, err
+		}
+	}
+}
+
+func dumpOnce(s *nl.NetlinkSocket, seq *uint32, msgType int, data nl.NetlinkRequestData, want uint16, now func() time.Time) ([]rawMsg, bool, error) {
+	req := nl.NewNetlinkRequest(msgType, unix.NLM_F_DUMP)
+	*seq++
+	req.Seq = *seq
+	req.AddData(data)
+	if err := s.Send(req); err != nil {
+		return nil, false, fmt.Errorf("send: %w", err)
+	}
+	pid, err := s.GetPid()
+	if err != nil {
+		return nil, false, err
+	}
+	var out []rawMsg
+	intr := false
+	for {
+		msgs, from, err := s.Receive()
+		if err != nil {
+			return nil, false, fmt.Errorf("receive: %w", err)
+		}
+		at := now()
+		if from.Pid != nl.PidKernel {
+			continue
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != req.Seq || m.Header.Pid != pid {
+				continue // a stale reply of an earlier, abandoned request
+			}
+			if m.Header.Flags&unix.NLM_F_DUMP_INTR != 0 {
+				intr = true
+			}
+			switch m.Header.Type {
+			case unix.NLMSG_DONE:
+				return out, intr, nil
+			case unix.NLMSG_ERROR:
+				if len(m.Data) < 4 {
+					return nil, false, errors.New("short netlink error message")
+				}
+				if e := int32(nl.NativeEndian().Uint32(m.Data[:4])); e != 0 {
+					return nil, false, syscall.Errno(-e)
+				}
+				return out, intr, nil
+			case want:
+				out = append(out, rawMsg{data: m.Data, at: at})
+			}
+		}
+	}
+}
