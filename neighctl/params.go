@@ -126,7 +126,7 @@ func (t *Table) Device(dev string) *Params {
 
 type ndtmsg struct{ family uint8 }
 
-func (m *ndtmsg) Len() int           { return 4 }
+func (m *ndtmsg) Len() int          { return 4 }
 func (m *ndtmsg) Serialize() []byte { return []byte{m.family, 0, 0, 0} }
 
 // Tables reads the neighbour tables' parameters with RTM_GETNEIGHTBL (what
@@ -343,4 +343,3 @@ func decodeParms(b []byte) (Params, error) {
 	}
 	return p, nil
 }
-
