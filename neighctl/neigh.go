@@ -158,12 +158,15 @@ func (m *ndmsg) Serialize() []byte {
 	return b
 }
 
-// Filter selects entries in List. The zero Filter selects every IPv4 and
-// IPv6 entry, proxy entries included.
+// Filter selects entries in List. The zero Filter selects every unicast
+// IPv4 and IPv6 entry, proxy entries included.
 type Filter struct {
 	Dev    string // only this device
 	Family int    // unix.AF_INET or unix.AF_INET6; 0 for both
 	IP     netip.Addr
+	// Multicast includes the entries the kernel makes for multicast
+	// addresses (always NOARP, e.g. ff02::16); iproute2 hides them too.
+	Multicast bool
 }
 
 // List dumps the namespace's IPv4 and IPv6 neighbour entries (and proxy
@@ -190,29 +193,43 @@ func (c *Conn) List(ctx context.Context, f Filter) ([]Entry, error) {
 	}
 	var out []Entry
 	for _, flags := range []uint8{0, netlink.NTF_PROXY} {
-		msgs, err := c.dump(unix.RTM_GETNEIGH, &ndmsg{family: uint8(f.Family), ifindex: int32(idx), flags: flags}, unix.RTM_NEWNEIGH)
+		es, err := c.dumpNeigh(&ndmsg{family: uint8(f.Family), ifindex: int32(idx), flags: flags}, func(idx int) string { return names[idx] })
 		if err != nil {
-			return nil, fmt.Errorf("dump neighbours: %w", err)
+			return nil, err
 		}
-		for _, m := range msgs {
-			e, err := decodeNeigh(m.data, m.at)
-			if errors.Is(err, errNotIP) {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("dump neighbours: %w", err)
-			}
-			if (idx != 0 && e.Ifindex != idx) || (f.Family != 0 && e.Family != f.Family) || (f.IP.IsValid() && e.IP != f.IP) {
+		for _, e := range es {
+			if (idx != 0 && e.Ifindex != idx) || (f.Family != 0 && e.Family != f.Family) || (f.IP.IsValid() && e.IP != f.IP) || (!f.Multicast && e.IP.IsMulticast()) {
 				continue
 			}
 			if flags == netlink.NTF_PROXY {
 				e.Flags.Proxy = true
 			}
-			e.Dev = names[e.Ifindex]
 			out = append(out, e)
 		}
 	}
 	SortEntries(out)
+	return out, nil
+}
+
+// dumpNeigh dumps neighbour entries (IPv4 and IPv6 only) and names their
+// devices with name.
+func (c *Conn) dumpNeigh(req *ndmsg, name func(int) string) ([]Entry, error) {
+	msgs, err := c.dump(unix.RTM_GETNEIGH, req, unix.RTM_NEWNEIGH)
+	if err != nil {
+		return nil, fmt.Errorf("dump neighbours: %w", err)
+	}
+	out := make([]Entry, 0, len(msgs))
+	for _, m := range msgs {
+		e, err := decodeNeigh(m.data, m.at)
+		if errors.Is(err, errNotIP) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dump neighbours: %w", err)
+		}
+		e.Dev = name(e.Ifindex)
+		out = append(out, e)
+	}
 	return out, nil
 }
 

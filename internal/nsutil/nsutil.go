@@ -342,3 +342,28 @@ func Socket(ns netns.NsHandle, groups ...uint) (*nl.NetlinkSocket, error) {
 	}
 	return s, nil
 }
+
+// Unnamed creates a fresh network namespace that has no name: it lives as
+// long as the returned handle (or anything inside it) stays open, so closing
+// the handle removes it. Used by tests and short-lived probes.
+func Unnamed() (netns.NsHandle, error) {
+	type result struct {
+		h   netns.NsHandle
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread is discarded
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			done <- result{netns.None(), fmt.Errorf("unshare network namespace: %w", err)}
+			return
+		}
+		h, err := netns.Get()
+		done <- result{h, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		return netns.None(), fmt.Errorf("new namespace: %w", r.err)
+	}
+	return r.h, nil
+}

@@ -11,19 +11,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-)
 
-// needRoot skips without root, or fails when NETLAB_E2E_REQUIRED=1 (CI).
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("NETLAB_E2E_REQUIRED") == "1" {
-		t.Fatal("needs root (NETLAB_E2E_REQUIRED=1)")
-	}
-	t.Skip("needs root")
-}
+	"github.com/netlabdev/netlab/internal/roottest"
+)
 
 func nsID(t *testing.T, h netns.NsHandle) string {
 	t.Helper()
@@ -35,7 +25,7 @@ func nsID(t *testing.T, h netns.NsHandle) string {
 }
 
 func TestCreateNamedDoStartDelete(t *testing.T) {
-	needRoot(t)
+	roottest.Need(t)
 	name := fmt.Sprintf("nsutil-test-%d", os.Getpid())
 	t.Cleanup(func() { _ = DeleteNamed(name) })
 
@@ -131,7 +121,7 @@ func TestCreateNamedDoStartDelete(t *testing.T) {
 
 // TestThrowaway: links made in a throwaway namespace never reach the caller's.
 func TestThrowaway(t *testing.T) {
-	needRoot(t)
+	roottest.Need(t)
 	name := fmt.Sprintf("nlthrow%d", os.Getpid()%100000)
 	err := Throwaway(func(h *netlink.Handle) error {
 		return h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p"})
