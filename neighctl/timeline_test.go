@@ -240,3 +240,60 @@ func TestRecordLineAndJSON(t *testing.T) {
 }
 
 func netip4(a, b, c, d byte) netip.Addr { return netip.AddrFrom4([4]byte{a, b, c, d}) }
+
+func TestRecorderJSONLAndCSV(t *testing.T) {
+	var recs []Record
+	tk := NewTracker("h1", t0, collect(&recs))
+	tk.Initial(at(0), []Entry{ent("192.0.2.2", Reachable, mac)})
+	tk.Event(at(2500), ent("192.0.2.2", Stale, mac), false)
+	tk.Gap(at(3000), at(3100), "overrun, with a comma")
+	tk.Event(at(3200), ent("2001:db8::2", Reachable, mac), false)
+
+	var jl strings.Builder
+	w, err := NewRecorder(&jl, FormatFor("x.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.Count() != 4 || strings.Count(jl.String(), "\n") != 4 {
+		t.Fatalf("jsonl: %d records, %q", w.Count(), jl.String())
+	}
+	back, err := ReadJSONL(strings.NewReader(jl.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		a, b := recs[i], back[i]
+		if a.Kind != b.Kind || a.TUS != b.TUS || a.Node != b.Node || a.IP != b.IP || a.Old != b.Old || a.New != b.New || a.Source != b.Source || a.EndTMS != b.EndTMS || !a.Time.Equal(b.Time) {
+			t.Errorf("record %d: wrote %+v, read %+v", i, a, b)
+		}
+	}
+
+	var cs strings.Builder
+	w, err = NewRecorder(&cs, FormatFor("x.CSV"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(cs.String()), "\n")
+	if len(lines) != 5 || lines[0] != strings.Join(CSVHeader, ",") {
+		t.Fatalf("csv:\n%s", cs.String())
+	}
+	if !strings.HasPrefix(lines[2], "2500,2500000,") || !strings.Contains(lines[2], ",transition,h1,eth0,192.0.2.2,REACHABLE,STALE,"+mac+",,event,,") {
+		t.Errorf("csv transition line %q", lines[2])
+	}
+	if !strings.Contains(lines[3], `,gap,h1,,,,,,,,3100,"overrun, with a comma"`) {
+		t.Errorf("csv gap line %q", lines[3])
+	}
+	if _, err := NewRecorder(&cs, "xml"); err == nil {
+		t.Error("unknown format accepted")
+	}
+}

@@ -101,18 +101,21 @@ Exit codes: 0 ok, 1 a check or operation failed, 2 usage or invalid input,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			switch a.output {
-			case "text", "json":
+			case "text", "json", "jsonl":
 			default:
-				return &usageError{fmt.Errorf("--output %q: want text or json", a.output)}
+				return &usageError{fmt.Errorf("--output %q: want text, json, or jsonl (streams)", a.output)}
+			}
+			if a.output == "jsonl" && cmd.Name() != "neigh" {
+				return &usageError{fmt.Errorf("-o jsonl is for streams (neigh watch); %s takes text or json", cmd.Name())}
 			}
 			return nil
 		},
 	}
-	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format: text or json")
+	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format: text, json, or jsonl (streams: neigh watch)")
 	root.PersistentFlags().StringVar(&a.stateDir, "state-dir", envOr("NETLAB_STATE_DIR", "/run/netlab"), "runtime state directory (env NETLAB_STATE_DIR)")
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log each operation to stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(a.validateCmd(), a.upCmd(), a.downCmd(), a.statusCmd(), a.execCmd())
+	root.AddCommand(a.validateCmd(), a.upCmd(), a.downCmd(), a.statusCmd(), a.execCmd(), a.neighCmd())
 	return root
 }
 
