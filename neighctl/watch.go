@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink/nl"
@@ -43,6 +44,10 @@ type WatchOptions struct {
 	// Multicast also records the kernel's entries for multicast addresses
 	// (always NOARP; created silently when a device joins a group).
 	Multicast bool
+	// OnReady, if set, is called once the watch is subscribed and has
+	// recorded the initial table: from then on no transition is missed. It
+	// runs on the watch's goroutine.
+	OnReady func()
 }
 
 func (o *WatchOptions) defaults() error {
@@ -121,6 +126,9 @@ func (c *Conn) Watch(ctx context.Context, o WatchOptions, emit func(Record)) err
 		return fmt.Errorf("watch %s: %w", o.Node, err)
 	}
 	w.t.Initial(w.lastRecv, es)
+	if o.OnReady != nil {
+		o.OnReady()
+	}
 	return w.loop()
 }
 
@@ -308,7 +316,8 @@ type Target struct {
 }
 
 // WatchMany watches several namespaces at once with one start time, so the
-// records' offsets are comparable. emit is called from the calling
+// records' offsets are comparable. o.OnReady is called once every watch is
+// ready. emit is called from the calling
 // goroutine only. The first watch to fail stops the others; WatchMany joins
 // every goroutine it started before returning.
 func WatchMany(ctx context.Context, targets []Target, o WatchOptions, emit func(Record)) error {
@@ -320,6 +329,9 @@ func WatchMany(ctx context.Context, targets []Target, o WatchOptions, emit func(
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var pending atomic.Int32
+	pending.Store(int32(len(targets)))
+	ready := o.OnReady
 	recs := make(chan Record, 256)
 	errs := make(chan error, len(targets))
 	var wg sync.WaitGroup
@@ -329,6 +341,11 @@ func WatchMany(ctx context.Context, targets []Target, o WatchOptions, emit func(
 			defer wg.Done()
 			to := o
 			to.Node = t.Node
+			to.OnReady = func() {
+				if pending.Add(-1) == 0 && ready != nil {
+					ready()
+				}
+			}
 			err := t.Conn.Watch(ctx, to, func(r Record) {
 				select {
 				case recs <- r:

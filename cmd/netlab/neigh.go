@@ -375,6 +375,7 @@ func (a *app) neighWatch(cmd *cobra.Command, args []string, f *neighFlags) error
 		f.maxIntv = max(f.maxIntv, f.interval)
 	}
 	opts := neighctl.WatchOptions{Interval: f.interval, MaxInterval: f.maxIntv, Multicast: f.multicast}
+
 	if err := checkWatchOptions(opts); err != nil {
 		return &usageError{err}
 	}
@@ -394,6 +395,15 @@ func (a *app) neighWatch(cmd *cobra.Command, args []string, f *neighFlags) error
 			return err
 		}
 		targets = append(targets, neighctl.Target{Node: node, Conn: c})
+	}
+	// Say when the watch is ready (subscribed, initial tables recorded):
+	// from then on nothing is missed. Scripts wait for this line.
+	opts.OnReady = func() {
+		until := "until interrupted"
+		if f.duration > 0 {
+			until = "for " + f.duration.String()
+		}
+		fmt.Fprintf(a.stderr, "watching %s: ready (poll %s, up to %s when idle) %s\n", strings.Join(nodes, ", "), opts.Interval, opts.MaxInterval, until)
 	}
 	var rec *neighctl.Recorder
 	if f.record != "" {
