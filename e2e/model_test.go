@@ -51,8 +51,17 @@ type specNode struct {
 	Interfaces map[string]*specIface `yaml:"interfaces"`
 	Routes     []any                 `yaml:"routes"`
 	Rules      []any                 `yaml:"rules"`
-	Neighbors  []any                 `yaml:"neighbors"`
+	Neighbors  []*specNeigh          `yaml:"neighbors"`
 	Firewall   []any                 `yaml:"firewall"`
+}
+
+type specNeigh struct {
+	To     string `yaml:"to"`
+	LLAddr string `yaml:"lladdr"`
+	Dev    string `yaml:"dev"`
+	State  string `yaml:"state"`
+	Proxy  bool   `yaml:"proxy"`
+	Router bool   `yaml:"router"`
 }
 
 type specIface struct {
@@ -114,6 +123,20 @@ type expNode struct {
 	Ifaces   []*expIface // lo first, then by name
 	// Sysctls maps a /proc/sys-relative path to the declared value.
 	Sysctls map[string]string
+	// Neighbors are the static entries, in file order.
+	Neighbors []expNeigh
+}
+
+// expNeigh is one static neighbour entry as the kernel must hold it: state
+// in upper case (PERMANENT unless declared; none for a proxy entry), lladdr
+// in ip's lower-case colon form.
+type expNeigh struct {
+	To     netip.Addr
+	Dev    string
+	LLAddr string
+	State  string
+	Proxy  bool
+	Router bool
 }
 
 func (n *expNode) iface(name string) *expIface {
@@ -129,7 +152,8 @@ type expLab struct {
 	Name  string
 	Nodes []*expNode // by name
 	// Refused lists the declared keys this netlab refuses to apply
-	// (routes, rules, neighbors, firewall, shape, impair) as lab paths.
+	// (routes, rules, firewall, shape, impair, a static neighbour in state
+	// none) as lab paths.
 	Refused []string
 	// HostSysctls maps a /proc/sys-relative path to the declared value.
 	HostSysctls map[string]string
@@ -207,10 +231,27 @@ func expect(s *specLab) *expLab {
 		for _, f := range []struct {
 			key string
 			n   int
-		}{{"routes", len(sn.Routes)}, {"rules", len(sn.Rules)}, {"neighbors", len(sn.Neighbors)}, {"firewall", len(sn.Firewall)}} {
+		}{{"routes", len(sn.Routes)}, {"rules", len(sn.Rules)}, {"firewall", len(sn.Firewall)}} {
 			if f.n > 0 {
 				e.Refused = append(e.Refused, "nodes."+name+"."+f.key)
 			}
+		}
+		for j, sb := range sn.Neighbors {
+			if sb == nil {
+				continue
+			}
+			if strings.EqualFold(sb.State, "none") {
+				e.Refused = append(e.Refused, fmt.Sprintf("nodes.%s.neighbors[%d].state", name, j))
+			}
+			nb := expNeigh{Dev: sb.Dev, Proxy: sb.Proxy, Router: sb.Router, State: strings.ToUpper(sb.State)}
+			nb.To, _ = netip.ParseAddr(sb.To)
+			if m, err := net.ParseMAC(sb.LLAddr); err == nil {
+				nb.LLAddr = m.String()
+			}
+			if nb.State == "" && !nb.Proxy {
+				nb.State = "PERMANENT"
+			}
+			n.Neighbors = append(n.Neighbors, nb)
 		}
 		e.Nodes = append(e.Nodes, n)
 	}

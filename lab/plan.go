@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -22,6 +23,10 @@ const (
 	OpLinkUp                   // set an interface up
 	OpHostSysctl               // take a host knob through the ledger
 	OpBridgeMTU                // set a bridge's declared MTU once its ports have joined
+	// OpNeigh adds a static neighbour entry, after every interface is up
+	// (so no link change of the bring-up touches it) and before the host
+	// knobs.
+	OpNeigh
 )
 
 // Op is one ordered plan step. It is data: Apply interprets it, String
@@ -39,6 +44,10 @@ type Op struct {
 	Addr   netip.Prefix
 	// Default marks a sysctl netlab adds by itself (a kind's default).
 	Default bool
+	// Neigh is the declared entry of an OpNeigh; Index is its position in
+	// the node's neighbors list.
+	Neigh *topology.Neighbor
+	Index int
 }
 
 // Plan is a lab's ordered operations.
@@ -124,7 +133,16 @@ func NewPlan(t *topology.Topo) *Plan {
 			}
 		}
 	}
-	// 8. host knobs last: a lab that fails earlier never touches the host.
+	// 8. static neighbour entries, once every interface is up, so no link
+	// change of the bring-up touches them: an admin down flushes every entry
+	// of a device (permanent ones too), a carrier loss the non-permanent
+	// ones (arp_evict_nocarrier).
+	for _, n := range t.Nodes {
+		for i, nb := range n.Spec.Neighbors {
+			add(Op{Kind: OpNeigh, Node: n.Name, Netns: n.Netns, Iface: n.Iface(nb.Dev), Neigh: nb, Index: i})
+		}
+	}
+	// 9. host knobs last: a lab that fails earlier never touches the host.
 	for _, s := range t.HostSysctls {
 		add(Op{Kind: OpHostSysctl, Sysctl: s})
 	}
@@ -133,10 +151,12 @@ func NewPlan(t *topology.Topo) *Plan {
 
 // ifaceSysctls returns an interface's sysctls: netlab's defaults (IPv6 DAD
 // off unless the interface asks for it, so IPv6 is usable at once) followed
-// by the declared ones; an explicit key wins over a default.
+// by the declared ones; an explicit key wins over a default. An interface
+// created with an MTU below IPv6's minimum 1280 has no IPv6 (and no
+// net/ipv6/conf/<dev> directory), so it gets no IPv6 default.
 func ifaceSysctls(i *topology.RIface) []topology.Sysctl {
 	var out []topology.Sysctl
-	if i.Kind != topology.IfLo && !i.DAD {
+	if i.Kind != topology.IfLo && !i.DAD && (i.MTU == 0 || i.MTU >= 1280) {
 		key := "net.ipv6.conf." + strings.ReplaceAll(i.Name, ".", "/") + ".accept_dad"
 		sk, err := topology.ParseSysctlKey(key)
 		explicit := false
@@ -202,10 +222,44 @@ func (o Op) String() string {
 		return fmt.Sprintf("ip -n %s link set dev %s up", o.Netns, o.Iface.Name)
 	case OpBridgeMTU:
 		return fmt.Sprintf("ip -n %s link set dev %s mtu %d  # again: ports joining reset a bridge's mtu", o.Netns, o.Iface.Name, o.Iface.MTU)
+	case OpNeigh:
+		return fmt.Sprintf("ip -n %s neigh add %s", o.Netns, neighArgs(o.Neigh))
 	case OpHostSysctl:
 		return fmt.Sprintf("sysctl -w %s=%s  # host knob: old value kept in the ledger, restored by the last lab that holds it", o.Sysctl.Key, o.Sysctl.Value)
 	}
 	return fmt.Sprintf("# unknown op %d", o.Kind)
+}
+
+// neighArgs prints a static entry as `ip neigh add` arguments: the address
+// and lladdr in canonical form, the state in ip's lower case (permanent by
+// default, as ip does).
+func neighArgs(nb *topology.Neighbor) string {
+	to := nb.To
+	if a, err := netip.ParseAddr(nb.To); err == nil {
+		to = a.String()
+	}
+	var b strings.Builder
+	if nb.Proxy {
+		fmt.Fprintf(&b, "proxy %s dev %s", to, nb.Dev)
+	} else {
+		lladdr := nb.LLAddr
+		if mac, err := net.ParseMAC(nb.LLAddr); err == nil {
+			lladdr = mac.String()
+		}
+		fmt.Fprintf(&b, "%s lladdr %s dev %s nud %s", to, lladdr, nb.Dev, neighStateName(nb))
+	}
+	if nb.Router {
+		b.WriteString(" router")
+	}
+	return b.String()
+}
+
+// neighStateName is a static entry's state in lower case; "" is permanent.
+func neighStateName(nb *topology.Neighbor) string {
+	if nb.State == "" {
+		return "permanent"
+	}
+	return strings.ToLower(nb.State)
 }
 
 func linkAttrs(b *strings.Builder, i *topology.RIface) {

@@ -3,11 +3,14 @@ package lab
 import (
 	"flag"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/netlabdev/netlab/neighctl"
 	"github.com/netlabdev/netlab/topology"
 )
 
@@ -210,6 +213,15 @@ func checkInvariants(t testing.TB, p *Plan) {
 			if o.Node != "" || o.Netns != "" {
 				t.Errorf("host sysctl op %q names a node", o)
 			}
+		case OpNeigh:
+			// Static entries go in once every interface is up, so no
+			// link change of the bring-up touches them.
+			if l, ok := last[OpLinkUp]; ok && i < l {
+				t.Errorf("neighbour %q before the last link-up op %q", o, p.Ops[l])
+			}
+			if o.Neigh == nil || o.Iface == nil || o.Iface.Name != o.Neigh.Dev || i < netnsAt[o.Node] {
+				t.Errorf("neighbour op %q: entry %+v on interface %v", o, o.Neigh, o.Iface)
+			}
 		}
 		if o.Kind != OpHostSysctl {
 			if f, ok := first[OpHostSysctl]; ok && i > f {
@@ -308,6 +320,9 @@ nodes:
       eth0: {addresses: [192.0.2.2/24, 2001:db8::2/64], mac: "02:00:00:00:00:02", mtu: 1400}
       br1: {kind: bridge, ports: [eth1, eth2], addresses: [198.51.100.1/24]}
       eth3: {state: down}
+    neighbors:
+      - {to: 192.0.2.9, lladdr: "02:00:00:00:00:09", dev: eth0}
+      - {to: 198.51.100.10, dev: br1, proxy: true}
   h2:
     interfaces:
       eth0: {addresses: [2001:db8:2::2/64]}
@@ -418,6 +433,16 @@ func TestCheckInvariantsCatchesBadOrder(t *testing.T) {
 				if o.Kind == OpSysctl && o.Iface != nil {
 					out := append(append([]Op{}, ops[:i]...), ops[i+1:]...)
 					return append(out[:len(out)-2:len(out)-2], o, out[len(out)-2], out[len(out)-1])
+				}
+			}
+			return ops
+		},
+		"neighbour before link up": func(ops []Op) []Op {
+			for i, o := range ops {
+				if o.Kind == OpNeigh {
+					out := append(append([]Op{}, ops[:i]...), ops[i+1:]...)
+					j := firstIndex(out, OpLinkUp)
+					return append(out[:j:j], append([]Op{o}, out[j:]...)...)
 				}
 			}
 			return ops
@@ -548,6 +573,37 @@ func TestPlanAcceptDADDefault(t *testing.T) {
 	}
 }
 
+// An interface created with an MTU below 1280 has no IPv6 sysctls: the
+// accept_dad default would fail with "no such file or directory".
+func TestPlanNoIPv6DefaultBelowMinMTU(t *testing.T) {
+	p := planOf(t, `
+name: small
+nodes:
+  h1:
+    interfaces:
+      eth0: {addresses: [192.0.2.1/24], mtu: 1000}
+      eth1: {mtu: 1280}
+  h2: {}
+links:
+  - endpoints: [h1:eth0, h2:eth0]
+  - endpoints: [h1:eth1, h2:eth1]
+    mtu: 1279
+`)
+	for _, c := range []struct {
+		node, key string
+		n         int
+	}{
+		{"h1", "net.ipv6.conf.eth0.accept_dad", 0},
+		{"h2", "net.ipv6.conf.eth0.accept_dad", 1}, // its own end keeps 1500
+		{"h1", "net.ipv6.conf.eth1.accept_dad", 1}, // its own mtu 1280 wins
+		{"h2", "net.ipv6.conf.eth1.accept_dad", 0}, // the link's 1279
+	} {
+		if got := len(findSysctl(p, c.node, c.key)); got != c.n {
+			t.Errorf("%s %s: %d ops, want %d\n%s", c.node, c.key, got, c.n, p)
+		}
+	}
+}
+
 func TestPlanRouterForwarding(t *testing.T) {
 	p := planOf(t, `
 name: rt
@@ -599,5 +655,108 @@ func TestPlanNetnsLine(t *testing.T) {
 	}
 	if p.String() != want+"\n" {
 		t.Errorf("Plan.String = %q", p.String())
+	}
+}
+
+func TestPlanNeighbors(t *testing.T) {
+	p := planOf(t, `
+name: nb
+host:
+  sysctls: {net.ipv4.neigh.default.gc_thresh1: 0}
+nodes:
+  h1:
+    interfaces:
+      eth0: {addresses: [192.0.2.1/24, 2001:db8::1/64]}
+      eth1: {state: down}
+    neighbors:
+      - {to: 192.0.2.9, lladdr: "02:00:00:00:00:09", dev: eth0}
+      - {to: "2001:0db8::9", lladdr: "02-00-00-00-00-0A", dev: eth0, state: Permanent}
+      - {to: "2001:db8::1:1", lladdr: "02:00:00:00:00:0b", dev: eth0, router: true}
+      - {to: 192.0.2.10, dev: eth0, proxy: true}
+      - {to: "2001:db8::10", dev: eth0, proxy: true, router: true}
+      - {to: 192.0.2.11, lladdr: "02:00:00:00:00:0c", dev: eth0, state: stale}
+      - {to: 192.0.2.12, lladdr: "02:00:00:00:00:0d", dev: eth1, state: NOARP}
+  h2:
+    neighbors:
+      - {to: 192.0.2.1, lladdr: "02:00:00:00:00:01", dev: eth0}
+links:
+  - endpoints: [h1:eth0, h2:eth0]
+  - endpoints: [h1:eth1, h2:eth1]
+`)
+	want := []string{
+		"ip -n nb-h1 neigh add 192.0.2.9 lladdr 02:00:00:00:00:09 dev eth0 nud permanent",
+		"ip -n nb-h1 neigh add 2001:db8::9 lladdr 02:00:00:00:00:0a dev eth0 nud permanent",
+		"ip -n nb-h1 neigh add 2001:db8::1:1 lladdr 02:00:00:00:00:0b dev eth0 nud permanent router",
+		"ip -n nb-h1 neigh add proxy 192.0.2.10 dev eth0",
+		"ip -n nb-h1 neigh add proxy 2001:db8::10 dev eth0 router",
+		"ip -n nb-h1 neigh add 192.0.2.11 lladdr 02:00:00:00:00:0c dev eth0 nud stale",
+		"ip -n nb-h1 neigh add 192.0.2.12 lladdr 02:00:00:00:00:0d dev eth1 nud noarp",
+		"ip -n nb-h2 neigh add 192.0.2.1 lladdr 02:00:00:00:00:01 dev eth0 nud permanent",
+	}
+	ops := opsOf(p, OpNeigh)
+	if len(ops) != len(want) {
+		t.Fatalf("%d neighbour ops, want %d:\n%s", len(ops), len(want), p)
+	}
+	for i, o := range ops {
+		if o.String() != want[i] {
+			t.Errorf("neighbour op %d:\n got %q\nwant %q", i, o, want[i])
+		}
+	}
+	// After the last link-up, right before the host knob.
+	if k := p.Ops[len(p.Ops)-1].Kind; k != OpHostSysctl {
+		t.Errorf("last op is %q, want the host knob", p.Ops[len(p.Ops)-1])
+	}
+	if i := firstIndex(p.Ops, OpNeigh); p.Ops[i-1].Kind != OpLinkUp {
+		t.Errorf("op before the first neighbour is %q, want a link-up", p.Ops[i-1])
+	}
+	if ops[1].Index != 1 || ops[7].Index != 0 || ops[7].Node != "h2" {
+		t.Errorf("indexes: %d, %d (%s)", ops[1].Index, ops[7].Index, ops[7].Node)
+	}
+}
+
+func TestNeighSpec(t *testing.T) {
+	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
+	cases := []struct {
+		nb   topology.Neighbor
+		want neighctl.Spec
+		obj  string
+		err  string
+	}{
+		{nb: topology.Neighbor{To: "192.0.2.9", LLAddr: "02:00:00:00:00:09", Dev: "eth0"},
+			want: neighctl.Spec{IP: netip.MustParseAddr("192.0.2.9"), Dev: "eth0", LLAddr: mac("02:00:00:00:00:09"), State: neighctl.Permanent},
+			obj:  "neighbour 192.0.2.9 dev eth0"},
+		{nb: topology.Neighbor{To: "2001:0db8::9", LLAddr: "02-00-00-00-00-0a", Dev: "eth0", State: "stale", Router: true},
+			want: neighctl.Spec{IP: netip.MustParseAddr("2001:db8::9"), Dev: "eth0", LLAddr: mac("02:00:00:00:00:0a"), State: neighctl.Stale, Router: true},
+			obj:  "neighbour 2001:db8::9 dev eth0"},
+		{nb: topology.Neighbor{To: "192.0.2.10", Dev: "eth1", Proxy: true},
+			want: neighctl.Spec{IP: netip.MustParseAddr("192.0.2.10"), Dev: "eth1", Proxy: true},
+			obj:  "proxy neighbour 192.0.2.10 dev eth1"},
+		{nb: topology.Neighbor{To: "192.0.2.11", LLAddr: "02:00:00:00:00:0b", Dev: "eth0", State: "NoArp"},
+			want: neighctl.Spec{IP: netip.MustParseAddr("192.0.2.11"), Dev: "eth0", LLAddr: mac("02:00:00:00:00:0b"), State: neighctl.NoARP},
+			obj:  "neighbour 192.0.2.11 dev eth0"},
+		{nb: topology.Neighbor{To: "192.0.2.12", LLAddr: "02:00:00:00:00:0c", Dev: "eth0", State: "none"},
+			obj: "neighbour 192.0.2.12 dev eth0", err: "state none cannot be given"},
+		{nb: topology.Neighbor{To: "192.0.2.300", LLAddr: "02:00:00:00:00:0c", Dev: "eth0"},
+			obj: "neighbour 192.0.2.300 dev eth0", err: `to "192.0.2.300"`},
+	}
+	for _, c := range cases {
+		got, err := neighSpec(&c.nb)
+		if obj := neighObject(&c.nb); obj != c.obj {
+			t.Errorf("neighObject(%+v) = %q, want %q", c.nb, obj, c.obj)
+		}
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("neighSpec(%+v) error %v, want %q", c.nb, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("neighSpec(%+v): %v", c.nb, err)
+			continue
+		}
+		if got.IP != c.want.IP || got.Dev != c.want.Dev || got.LLAddr.String() != c.want.LLAddr.String() ||
+			got.State != c.want.State || got.Router != c.want.Router || got.Proxy != c.want.Proxy {
+			t.Errorf("neighSpec(%+v) = %+v, want %+v", c.nb, got, c.want)
+		}
 	}
 }

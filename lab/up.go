@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	"github.com/netlabdev/netlab/internal/hostknob"
 	"github.com/netlabdev/netlab/internal/nsutil"
 	"github.com/netlabdev/netlab/internal/state"
+	"github.com/netlabdev/netlab/neighctl"
 	"github.com/netlabdev/netlab/topology"
 )
 
@@ -117,6 +119,7 @@ func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
 	err = a.apply(ctx, plan)
 	if err == nil {
 		res.Warnings = append(res.Warnings, a.effectiveWarnings(t)...)
+		res.Warnings = append(res.Warnings, a.neighWarnings(ctx, t)...)
 		if timeout := opts.ReadyTimeout; timeout >= 0 {
 			if timeout == 0 {
 				timeout = DefaultReadyTimeout
@@ -159,33 +162,47 @@ func newRunID() string {
 // declared key is never silently ignored. It returns an *EnvError.
 func CheckSupported(l *topology.Lab) error {
 	var found []string
+	const (
+		routing = "routes/rules come with routing support"
+		fw      = "firewall/shape/impair with firewall and traffic-control support"
+		none    = "a static neighbour in state none cannot be added yet (NUD_NONE is 0, which neighctl, like ip, takes for the default, permanent)"
+	)
+	why := map[string]bool{}
 	for _, name := range sortedNodeNames(l) {
 		n := l.Nodes[name]
 		if len(n.Routes) > 0 {
-			found = append(found, "nodes."+name+".routes")
+			found, why[routing] = append(found, "nodes."+name+".routes"), true
 		}
 		if len(n.Rules) > 0 {
-			found = append(found, "nodes."+name+".rules")
+			found, why[routing] = append(found, "nodes."+name+".rules"), true
 		}
-		if len(n.Neighbors) > 0 {
-			found = append(found, "nodes."+name+".neighbors")
+		for i, nb := range n.Neighbors {
+			if nb != nil && strings.EqualFold(strings.TrimSpace(nb.State), "none") {
+				found, why[none] = append(found, fmt.Sprintf("nodes.%s.neighbors[%d].state", name, i)), true
+			}
 		}
 		if len(n.Firewall) > 0 {
-			found = append(found, "nodes."+name+".firewall")
+			found, why[fw] = append(found, "nodes."+name+".firewall"), true
 		}
 	}
 	for i, ln := range l.Links {
 		if ln.Shape != nil {
-			found = append(found, fmt.Sprintf("links[%d].shape", i))
+			found, why[fw] = append(found, fmt.Sprintf("links[%d].shape", i)), true
 		}
 		if ln.Impair != nil {
-			found = append(found, fmt.Sprintf("links[%d].impair", i))
+			found, why[fw] = append(found, fmt.Sprintf("links[%d].impair", i)), true
 		}
 	}
 	if len(found) == 0 {
 		return nil
 	}
-	return envErrorf("this netlab cannot apply these keys yet (they validate, but `up` would ignore them, so it refuses): %s; routes/rules come with routing support, neighbors with neighbour-table support, firewall/shape/impair with probe and firewall support", strings.Join(found, ", "))
+	var reasons []string
+	for _, r := range []string{routing, fw, none} {
+		if why[r] {
+			reasons = append(reasons, r)
+		}
+	}
+	return envErrorf("this netlab cannot apply these keys yet (they validate, but `up` would ignore them, so it refuses): %s; %s", strings.Join(found, ", "), strings.Join(reasons, "; "))
 }
 
 // checkNotUp refuses a lab that is up (or was left by a crash), and
@@ -295,6 +312,20 @@ func preflight(l *topology.Lab, p *Plan) error {
 type nodeHandle struct {
 	ns netns.NsHandle
 	nl *netlink.Handle
+	// neigh is opened on first use (static entries, warning read-backs).
+	neigh *neighctl.Conn
+}
+
+// neighConn returns the node's neighctl connection, opening it once.
+func (h *nodeHandle) neighConn() (*neighctl.Conn, error) {
+	if h.neigh == nil {
+		c, err := neighctl.Open(h.ns)
+		if err != nil {
+			return nil, err
+		}
+		h.neigh = c
+	}
+	return h.neigh, nil
 }
 
 type applier struct {
@@ -309,6 +340,10 @@ type applier struct {
 
 func (a *applier) close() {
 	for _, h := range a.nodes {
+		if h.neigh != nil {
+			// Its socket would keep the namespace alive after a rollback.
+			_ = h.neigh.Close()
+		}
 		if h.nl != nil {
 			h.nl.Close()
 		}
@@ -326,15 +361,17 @@ func (a *applier) apply(ctx context.Context, p *Plan) error {
 			return fmt.Errorf("interrupted before %q: %w", o.String(), err)
 		}
 		log.Debug("apply", "op", o.String())
-		if err := a.do(o); err != nil {
+		if err := a.do(ctx, o); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (a *applier) do(o Op) error {
+func (a *applier) do(ctx context.Context, o Op) error {
 	switch o.Kind {
+	case OpNeigh:
+		return a.neigh(ctx, o)
 	case OpNetns:
 		return a.createNetns(o)
 	case OpSysctl:
@@ -467,6 +504,69 @@ func sysctlEqual(path, want, got string) bool {
 	return false
 }
 
+// neigh adds one static entry through neighctl (exclusive, as `ip neigh
+// add`: an entry already there is an error). Entries die with their
+// namespace, so nothing is journaled.
+func (a *applier) neigh(ctx context.Context, o Op) error {
+	spec, err := neighSpec(o.Neigh)
+	obj := neighObject(o.Neigh)
+	if err != nil {
+		return opErr(o.Node, obj, "add", err)
+	}
+	c, err := a.nodes[o.Node].neighConn()
+	if err != nil {
+		return opErr(o.Node, obj, "add", err)
+	}
+	if err := c.Add(ctx, spec); err != nil {
+		// neighctl names the entry again; keep only its reason.
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner
+		}
+		return opErr(o.Node, obj, "add", err)
+	}
+	return nil
+}
+
+// neighObject names a static entry in errors: "neighbour 192.0.2.9 dev
+// eth0" or "proxy neighbour ...".
+func neighObject(nb *topology.Neighbor) string {
+	s := "neighbour " + nb.To + " dev " + nb.Dev
+	if a, err := netip.ParseAddr(nb.To); err == nil {
+		s = "neighbour " + a.String() + " dev " + nb.Dev
+	}
+	if nb.Proxy {
+		s = "proxy " + s
+	}
+	return s
+}
+
+// neighSpec turns a validated lab entry into neighctl's Spec.
+func neighSpec(nb *topology.Neighbor) (neighctl.Spec, error) {
+	ip, err := netip.ParseAddr(nb.To)
+	if err != nil {
+		return neighctl.Spec{}, fmt.Errorf("to %q: %w", nb.To, err)
+	}
+	s := neighctl.Spec{IP: ip.Unmap(), Dev: nb.Dev, Router: nb.Router, Proxy: nb.Proxy}
+	if nb.Proxy {
+		return s, nil
+	}
+	if s.LLAddr, err = net.ParseMAC(nb.LLAddr); err != nil {
+		return neighctl.Spec{}, fmt.Errorf("lladdr %q: %w", nb.LLAddr, err)
+	}
+	s.State = neighctl.Permanent
+	if nb.State != "" {
+		st, err := neighctl.ParseState(nb.State)
+		if err != nil {
+			return neighctl.Spec{}, err
+		}
+		if st == neighctl.None || st == neighctl.Absent {
+			return neighctl.Spec{}, fmt.Errorf("state %s cannot be given to a static entry by this netlab", nb.State)
+		}
+		s.State = st
+	}
+	return s, nil
+}
+
 func (a *applier) veth(o Op) error {
 	ha, hb := a.nodes[o.Link.A.Node], a.nodes[o.Link.B.Node]
 	v := &netlink.Veth{
@@ -477,8 +577,14 @@ func (a *applier) veth(o Op) error {
 	if o.Peer.MAC != nil {
 		v.PeerHardwareAddr = o.Peer.MAC
 	}
-	if o.Peer.MTU != 0 {
+	switch {
+	case o.Peer.MTU != 0:
 		v.PeerMTU = uint32(o.Peer.MTU)
+	case o.Iface.MTU != 0:
+		// Without PeerMTU the netlink library gives the peer this end's
+		// mtu; an end without a declared mtu keeps the kernel's default
+		// for a new veth (ETH_DATA_LEN), as with ip link add.
+		v.PeerMTU = 1500
 	}
 	err := ha.nl.LinkAdd(v)
 	return opErr(o.Node, fmt.Sprintf("link %s-%s", o.Link.A, o.Link.B), "create veth pair", err)

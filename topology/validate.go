@@ -523,30 +523,38 @@ func (v *validator) checkSysctlValue(path, val string) bool {
 // PROBE -> REACHABLE without traffic and never shows STALE (KERNEL-NOTES).
 func (v *validator) neighTimingWarnings(n *RNode) {
 	for _, i := range n.Ifaces {
-		var base, delay = -1.0, 5.0 // kernel default delay_first_probe_time is 5 s
-		var from string
-		for _, s := range i.Sysctls {
-			if s.Section != "neigh" || s.Family != "ipv4" {
-				continue
-			}
-			f, err := strconv.ParseFloat(s.Value, 64)
-			if err != nil {
-				continue
-			}
-			switch s.Leaf {
-			case "base_reachable_time_ms":
-				base, from = f/1000, s.From
-			case "base_reachable_time":
-				base, from = f, s.From
-			case "delay_first_probe_time":
-				delay = f
-			}
-		}
-		if base > 0 && delay >= base/2 {
+		if base, delay, from, loops := i.DeclaredARPTiming(); loops {
 			v.warnf(from, "delay_first_probe_time (%gs) >= base_reachable_time/2 (%gs): an entry confirmed by ARP can loop REACHABLE -> DELAY -> PROBE -> REACHABLE with no traffic and never show STALE; set net.ipv4.neigh.%s.delay_first_probe_time below %gs to see REACHABLE -> STALE",
 				delay, base/2, strings.ReplaceAll(i.Name, ".", "/"), base/2)
 		}
 	}
+}
+
+// DeclaredARPTiming returns the IPv4 neighbour timing an interface's
+// declared sysctls imply: base_reachable_time in seconds (-1 when not
+// declared), delay_first_probe_time in seconds (the kernel default 5 when not
+// declared), the lab path that declared base, and whether they loop (base
+// declared and delay >= base/2). It is what validation warns about.
+func (i *RIface) DeclaredARPTiming() (base, delay float64, from string, loops bool) {
+	base, delay = -1.0, 5.0 // kernel default delay_first_probe_time is 5 s
+	for _, s := range i.Sysctls {
+		if s.Section != "neigh" || s.Family != "ipv4" {
+			continue
+		}
+		f, err := strconv.ParseFloat(s.Value, 64)
+		if err != nil {
+			continue
+		}
+		switch s.Leaf {
+		case "base_reachable_time_ms":
+			base, from = f/1000, s.From
+		case "base_reachable_time":
+			base, from = f, s.From
+		case "delay_first_probe_time":
+			delay = f
+		}
+	}
+	return base, delay, from, base > 0 && delay >= base/2
 }
 
 func (v *validator) hostPass() {

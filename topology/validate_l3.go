@@ -287,30 +287,68 @@ var NeighStates = map[string]bool{"PERMANENT": true, "NOARP": true, "REACHABLE":
 var AllNeighStates = map[string]bool{"INCOMPLETE": true, "REACHABLE": true, "STALE": true, "DELAY": true, "PROBE": true, "FAILED": true, "NOARP": true, "PERMANENT": true, "NONE": true}
 
 func (v *validator) neighborsPass(n *RNode) {
+	// seen maps an entry's identity (address, device, proxy) to the index
+	// of its first declaration: the kernel holds one entry per identity.
+	type ident struct {
+		to    netip.Addr
+		dev   string
+		proxy bool
+	}
+	seen := map[ident]int{}
 	for i, nb := range n.Spec.Neighbors {
 		p := fmt.Sprintf("nodes.%s.neighbors[%d]", n.Name, i)
 		if nb == nil {
 			v.errf(p, "empty neighbour")
 			continue
 		}
-		if _, err := netip.ParseAddr(nb.To); err != nil {
+		to, err := netip.ParseAddr(nb.To)
+		switch {
+		case err != nil:
 			v.errf(p+".to", "to %q is not an IP address", nb.To)
+		case to.Zone() != "":
+			v.errf(p+".to", "to %q: no zone in a neighbour address (dev names the interface)", nb.To)
+		case to.Is4In6():
+			v.errf(p+".to", "to %q is an IPv4-mapped IPv6 address; write %s for an ARP entry", nb.To, to.Unmap())
+		case to.IsUnspecified():
+			v.errf(p+".to", "to %s is the unspecified address, not a neighbour", to)
 		}
 		if nb.Dev == "" {
 			v.errf(p+".dev", "a neighbour entry needs dev")
-		} else if n.Iface(nb.Dev) == nil {
+		} else if ri := n.Iface(nb.Dev); ri == nil {
 			v.errf(p+".dev", "node %s has no interface %s", n.Name, nb.Dev)
+		} else if ri.Kind == IfLo {
+			v.errf(p+".dev", "lo resolves no neighbours (the kernel files every lo entry under one key); put the entry on a link's interface")
+		} else if err == nil && to.Is6() && !to.Is4In6() && ri.MTU != 0 && ri.MTU < 1280 {
+			v.errf(p+".dev", "%s has mtu %d, below IPv6's minimum 1280: the kernel disables IPv6 there and refuses IPv6 neighbour entries", ri.Name, ri.MTU)
 		}
 		if nb.LLAddr == "" && !nb.Proxy {
 			v.errf(p+".lladdr", "a neighbour entry needs lladdr (unless proxy: true)")
 		}
 		if nb.LLAddr != "" {
-			if _, err := net.ParseMAC(nb.LLAddr); err != nil {
+			if nb.Proxy {
+				v.errf(p+".lladdr", "a proxy entry has no lladdr (the kernel keeps only its address and device; the node answers with its own MAC)")
+			} else if mac, err := net.ParseMAC(nb.LLAddr); err != nil {
 				v.errf(p+".lladdr", "lladdr %q is not a link-layer address", nb.LLAddr)
+			} else if len(mac) != 6 {
+				v.errf(p+".lladdr", "lladdr %q is %d bytes; netlab's interfaces (veth, bridge) are Ethernet: want 6 bytes such as 02:00:00:00:00:09 (the kernel would silently cut it to 6)", nb.LLAddr, len(mac))
 			}
 		}
 		if nb.State != "" && !NeighStates[strings.ToUpper(nb.State)] {
 			v.errf(p+".state", "state %q: want permanent, noarp, reachable, stale, delay, probe or none", nb.State)
+		} else if nb.Proxy && nb.State != "" && !strings.EqualFold(nb.State, "permanent") {
+			v.errf(p+".state", "a proxy entry has no state (it is permanent until deleted); drop state: %s", nb.State)
+		}
+		if err == nil && nb.Dev != "" {
+			id := ident{to.Unmap(), nb.Dev, nb.Proxy}
+			if first, dup := seen[id]; dup {
+				kind := "neighbour entry"
+				if nb.Proxy {
+					kind = "proxy entry"
+				}
+				v.errf(p+".to", "duplicate %s %s dev %s: already declared at nodes.%s.neighbors[%d] (the kernel holds one entry per address and device)", kind, to, nb.Dev, n.Name, first)
+			} else {
+				seen[id] = i
+			}
 		}
 	}
 }

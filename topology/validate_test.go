@@ -891,6 +891,76 @@ nodes:
 			},
 		},
 		{
+			name: "neighbour identity, lladdr length, proxy keys",
+			src: `name: t
+nodes:
+  h1:
+    interfaces:
+      eth0: {addresses: [192.0.2.1/24, 2001:db8::1/64]}
+      lo: {addresses: [10.255.0.1/32]}
+    neighbors:
+      - {to: 192.0.2.9, lladdr: "02:00:00:00:00:09", dev: eth0}
+      - {to: 192.0.2.9, lladdr: "02:00:00:00:00:0a", dev: eth0, state: stale}
+      - {to: "2001:db8::9", lladdr: "02:00:00:00:00:09", dev: eth0}
+      - {to: "2001:0db8:0::9", lladdr: "02:00:00:00:00:09", dev: eth0, router: true}
+      - {to: 192.0.2.10, dev: eth0, proxy: true}
+      - {to: 192.0.2.10, dev: eth0, proxy: true}
+      - {to: 192.0.2.11, lladdr: "02:00:00:00:00:00:00:0b", dev: eth0}
+      - {to: 192.0.2.12, lladdr: "00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01", dev: eth0}
+      - {to: 192.0.2.13, lladdr: "02:00:00:00:00:0d", dev: eth0, proxy: true}
+      - {to: 192.0.2.14, dev: eth0, proxy: true, state: stale}
+      - {to: "fe80::1%eth0", lladdr: "02:00:00:00:00:0f", dev: eth0}
+      - {to: "::ffff:192.0.2.16", lladdr: "02:00:00:00:00:10", dev: eth0}
+      - {to: 0.0.0.0, lladdr: "02:00:00:00:00:11", dev: eth0}
+      - {to: 10.255.0.9, lladdr: "02:00:00:00:00:12", dev: lo}
+      - {to: "2001:db8::13", lladdr: "02:00:00:00:00:13", dev: eth1}
+      - {to: 192.0.2.20, lladdr: "02:00:00:00:00:14", dev: eth1}
+  h2: {}
+links:
+  - endpoints: [h1:eth0, h2:eth0]
+  - endpoints: [h1:eth1, h2:eth1]
+    mtu: 1000
+`,
+			wants: []want{
+				{"nodes.h1.neighbors[1].to", "duplicate neighbour entry 192.0.2.9 dev eth0: already declared at nodes.h1.neighbors[0]", 9},
+				{"nodes.h1.neighbors[3].to", "duplicate neighbour entry 2001:db8::9 dev eth0: already declared at nodes.h1.neighbors[2]", 11},
+				{"nodes.h1.neighbors[5].to", "duplicate proxy entry 192.0.2.10 dev eth0: already declared at nodes.h1.neighbors[4]", 13},
+				{"nodes.h1.neighbors[6].lladdr", `lladdr "02:00:00:00:00:00:00:0b" is 8 bytes; netlab's interfaces (veth, bridge) are Ethernet: want 6 bytes`, 14},
+				{"nodes.h1.neighbors[7].lladdr", "is 20 bytes", 15},
+				{"nodes.h1.neighbors[8].lladdr", "a proxy entry has no lladdr", 16},
+				{"nodes.h1.neighbors[9].state", "a proxy entry has no state", 17},
+				{"nodes.h1.neighbors[10].to", "no zone in a neighbour address", 18},
+				{"nodes.h1.neighbors[11].to", "IPv4-mapped IPv6 address; write 192.0.2.16", 19},
+				{"nodes.h1.neighbors[12].to", "unspecified address", 20},
+				{"nodes.h1.neighbors[13].dev", "lo resolves no neighbours", 21},
+				{"nodes.h1.neighbors[14].dev", "eth1 has mtu 1000, below IPv6's minimum 1280: the kernel disables IPv6 there and refuses IPv6 neighbour entries", 22},
+			},
+		},
+		{
+			// One address may have an entry per device, and a proxy entry
+			// beside a normal one; a neighbour whose family has no address
+			// on dev is the kernel's business (it accepts it), not an error.
+			name: "valid neighbour entries",
+			src: `name: t
+nodes:
+  h1:
+    interfaces:
+      eth0: {addresses: [192.0.2.1/24]}
+      eth1: {addresses: [2001:db8:1::1/64]}
+    neighbors:
+      - {to: 192.0.2.9, lladdr: "02:00:00:00:00:09", dev: eth0, state: PERMANENT}
+      - {to: 192.0.2.9, lladdr: "02:00:00:00:00:09", dev: eth1}
+      - {to: 192.0.2.9, dev: eth0, proxy: true, state: permanent}
+      - {to: "2001:db8::9", lladdr: "02-00-00-00-00-09", dev: eth0, router: true}
+      - {to: "2001:db8::a", dev: eth0, proxy: true, router: true}
+      - {to: 198.51.100.7, lladdr: "02:00:00:00:00:07", dev: eth1, state: noarp}
+  h2: {}
+links:
+  - endpoints: [h1:eth0, h2:eth0]
+  - endpoints: [h1:eth1, h2:eth1]
+`,
+		},
+		{
 			name: "firewall",
 			src: head + `    firewall:
       - {chain: prerouting, action: drop}
