@@ -360,7 +360,7 @@ func TestNeighAgingGC(t *testing.T) {
 	// Wait for two scans less than 1.5 scan intervals apart.
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	last, lastAt := runs(), time.Now()
+	last := runs()
 	var seen []time.Time
 	for len(seen) < 2 || seen[len(seen)-1].Sub(seen[len(seen)-2]) > labGCScan*3/2 {
 		if ctx.Err() != nil {
@@ -368,8 +368,8 @@ func TestNeighAgingGC(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 		if n := runs(); n != last {
-			last, lastAt = n, time.Now()
-			seen = append(seen, lastAt)
+			last = n
+			seen = append(seen, time.Now())
 		}
 	}
 	w := startWatch(t, l.Name, "h1")

@@ -246,7 +246,7 @@ func (a *app) upCmd() *cobra.Command {
 	var wait time.Duration
 	c := &cobra.Command{
 		Use:   "up <lab>",
-		Short: "Bring a lab up: namespaces, veth links, bridges, addresses, sysctls",
+		Short: "Bring a lab up: namespaces, veth links, bridges, addresses, sysctls, static neighbours",
 		Long: `Build a lab through netlink. Everything that can be checked (the file,
 privileges, kernel features, sysctl keys, name collisions, host-knob
 conflicts) is checked before anything is created; if a step fails midway,
