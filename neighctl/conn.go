@@ -22,7 +22,7 @@ type Conn struct {
 	ns netns.NsHandle // our own dup, closed by Close
 	h  *netlink.Handle
 
-	mu     sync.Mutex // guards req and seq
+	mu     sync.Mutex // guards req, seq, closed and every use of h
 	req    *nl.NetlinkSocket
 	seq    uint32
 	closed bool
@@ -68,6 +68,19 @@ func (c *Conn) Close() error {
 
 // errClosed is returned by a closed Conn.
 var errClosed = errors.New("neighctl: connection closed")
+
+// withHandle runs fn with the Conn's netlink handle, or returns errClosed.
+// Every use of c.h goes through here: a closed netlink.Handle does not fail,
+// it silently falls back to a socket in the CALLING THREAD's namespace (the
+// host's), so an unguarded Add after Close would change the host's table.
+func (c *Conn) withHandle(fn func(h *netlink.Handle) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errClosed
+	}
+	return fn(c.h)
+}
 
 // dump sends a NLM_F_DUMP request and returns every reply message's payload
 // of type want, together with the time the reply arrived.
@@ -129,6 +142,12 @@ func dumpOnce(s *nl.NetlinkSocket, seq *uint32, msgType int, data nl.NetlinkRequ
 			}
 			switch m.Header.Type {
 			case unix.NLMSG_DONE:
+				// A dump that failed part-way ends with the error in DONE.
+				if len(m.Data) >= 4 {
+					if e := int32(nl.NativeEndian().Uint32(m.Data[:4])); e < 0 {
+						return nil, false, syscall.Errno(-e)
+					}
+				}
 				return out, intr, nil
 			case unix.NLMSG_ERROR:
 				if len(m.Data) < 4 {

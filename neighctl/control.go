@@ -45,6 +45,11 @@ func (c *Conn) neigh(s Spec) (*netlink.Neigh, error) {
 	if err != nil {
 		return nil, err
 	}
+	return neighAt(idx, s), nil
+}
+
+// neighAt builds the netlink library's value for s on the device idx.
+func neighAt(idx int, s Spec) *netlink.Neigh {
 	n := &netlink.Neigh{
 		LinkIndex:    idx,
 		Family:       unix.AF_INET,
@@ -64,7 +69,7 @@ func (c *Conn) neigh(s Spec) (*netlink.Neigh, error) {
 	if s.Managed {
 		n.FlagsExt |= netlink.NTF_EXT_MANAGED
 	}
-	return n, nil
+	return n
 }
 
 func (c *Conn) entryFor(s Spec) (*netlink.Neigh, error) {
@@ -81,14 +86,15 @@ func (c *Conn) entryFor(s Spec) (*netlink.Neigh, error) {
 }
 
 // Add creates an entry; it fails if one exists (NLM_F_EXCL, like
-// `ip neigh add`).
+// `ip neigh add`), except for proxy entries: the kernel ignores NLM_F_EXCL
+// for those, and adding an existing one succeeds.
 func (c *Conn) Add(ctx context.Context, s Spec) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	n, err := c.entryFor(s)
 	if err == nil {
-		err = c.h.NeighAdd(n)
+		err = c.withHandle(func(h *netlink.Handle) error { return h.NeighAdd(n) })
 	}
 	if err != nil {
 		return fmt.Errorf("neighbour add %s: %w", s, err)
@@ -103,7 +109,7 @@ func (c *Conn) Set(ctx context.Context, s Spec) error {
 	}
 	n, err := c.entryFor(s)
 	if err == nil {
-		err = c.h.NeighSet(n)
+		err = c.withHandle(func(h *netlink.Handle) error { return h.NeighSet(n) })
 	}
 	if err != nil {
 		return fmt.Errorf("neighbour set %s: %w", s, err)
@@ -118,7 +124,7 @@ func (c *Conn) Del(ctx context.Context, s Spec) error {
 	}
 	n, err := c.neigh(s)
 	if err == nil {
-		err = c.h.NeighDel(n)
+		err = c.withHandle(func(h *netlink.Handle) error { return h.NeighDel(n) })
 	}
 	if err != nil {
 		return fmt.Errorf("neighbour del %s: %w", s, err)
@@ -137,7 +143,7 @@ func (c *Conn) Use(ctx context.Context, s Spec) error {
 	n, err := c.neigh(Spec{IP: s.IP, Dev: s.Dev})
 	if err == nil {
 		n.Flags |= netlink.NTF_USE
-		err = c.h.NeighSet(n)
+		err = c.withHandle(func(h *netlink.Handle) error { return h.NeighSet(n) })
 	}
 	if err != nil {
 		return fmt.Errorf("neighbour use %s dev %s: %w", s.IP, s.Dev, err)
@@ -165,7 +171,15 @@ func (c *Conn) Flush(ctx context.Context, o FlushOptions) ([]Entry, error) {
 		if !o.All && (e.Flags.Proxy || e.State&(Permanent|NoARP) != 0) {
 			continue
 		}
-		err := c.Del(ctx, Spec{IP: e.IP, Dev: e.Dev, Proxy: e.Flags.Proxy})
+		if err := ctx.Err(); err != nil {
+			return done, err
+		}
+		// By index, as listed: a proxy entry may have no device at all.
+		n := neighAt(e.Ifindex, Spec{IP: e.IP, Proxy: e.Flags.Proxy})
+		err := c.withHandle(func(h *netlink.Handle) error { return h.NeighDel(n) })
+		if err != nil {
+			err = fmt.Errorf("neighbour del %s dev %s: %w", e.IP, e.Dev, err)
+		}
 		if errors.Is(err, unix.ENOENT) {
 			continue // gone meanwhile (GC, carrier loss)
 		}

@@ -95,12 +95,12 @@ func decodeNeigh(b []byte, seen time.Time) (Entry, error) {
 		Proxy:       flags&netlink.NTF_PROXY != 0,
 		ExternLearn: flags&netlink.NTF_EXT_LEARNED != 0,
 	}
-	attrs, err := nl.ParseRouteAttr(b[nlmAlign(ndmsgLen):])
+	attrs, err := parseAttrs(b[nlmAlign(ndmsgLen):])
 	if err != nil {
 		return Entry{}, fmt.Errorf("neighbour attributes: %w", err)
 	}
 	for _, a := range attrs {
-		switch a.Attr.Type {
+		switch a.Type {
 		case unix.NDA_DST:
 			ip, ok := netip.AddrFromSlice(a.Value)
 			if !ok {
@@ -133,6 +133,29 @@ func decodeNeigh(b []byte, seen time.Time) (Entry, error) {
 		return Entry{}, errors.New("neighbour message without NDA_DST")
 	}
 	return e, nil
+}
+
+// attr is one netlink attribute: its type (flag bits masked off) and value.
+type attr struct {
+	Type  uint16
+	Value []byte
+}
+
+// parseAttrs splits b into netlink attributes. Unlike nl.ParseRouteAttr it
+// never panics: that one slices past the end of a buffer whose last
+// attribute is not padded to 4 bytes.
+func parseAttrs(b []byte) ([]attr, error) {
+	ne := nl.NativeEndian()
+	var out []attr
+	for len(b) >= unix.SizeofRtAttr {
+		n := int(ne.Uint16(b[0:2]))
+		if n < unix.SizeofRtAttr || n > len(b) {
+			return nil, fmt.Errorf("bad attribute length %d (%d bytes left)", n, len(b))
+		}
+		out = append(out, attr{Type: ne.Uint16(b[2:4]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER), Value: b[unix.SizeofRtAttr:n]})
+		b = b[min(nlmAlign(n), len(b)):]
+	}
+	return out, nil
 }
 
 func ticksMS(t uint32) int64 { return int64(t) * int64(Tick/time.Millisecond) }
@@ -255,7 +278,11 @@ var ErrNoDevice = errors.New("no such device")
 
 // linkNames maps ifindex to name for the namespace's links.
 func (c *Conn) linkNames() (map[int]string, error) {
-	links, err := c.h.LinkList()
+	var links []netlink.Link
+	err := c.withHandle(func(h *netlink.Handle) (err error) {
+		links, err = h.LinkList()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
@@ -268,7 +295,11 @@ func (c *Conn) linkNames() (map[int]string, error) {
 
 // ifindex returns a device's index in the namespace.
 func (c *Conn) ifindex(dev string) (int, error) {
-	l, err := c.h.LinkByName(dev)
+	var l netlink.Link
+	err := c.withHandle(func(h *netlink.Handle) (err error) {
+		l, err = h.LinkByName(dev)
+		return err
+	})
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {

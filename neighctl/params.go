@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -99,15 +100,16 @@ type Table struct {
 	Thresh3      int   `json:"gc_thresh3"`
 	GCIntervalMS int64 `json:"gc_interval_ms"`
 	// From struct ndt_config.
-	Entries     int   `json:"entries"`
-	KeyLen      int   `json:"key_len"`
-	EntrySize   int   `json:"entry_size"`
-	LastFlushMS int64 `json:"last_flush_ago_ms"`
-	LastRandMS  int64 `json:"last_rand_ago_ms"`
-	HashMask    int   `json:"hash_mask"`
-	HashChainGC int   `json:"hash_chain_gc"`
-	ProxyQLen   int   `json:"proxy_queue_len"`
-	Stats       Stats `json:"stats"`
+	Entries     int    `json:"entries"`
+	KeyLen      int    `json:"key_len"`
+	EntrySize   int    `json:"entry_size"`
+	LastFlushMS int64  `json:"last_flush_ago_ms"`
+	LastRandMS  int64  `json:"last_rand_ago_ms"`
+	HashRnd     uint32 `json:"hash_rnd"`
+	HashMask    int    `json:"hash_mask"`
+	HashChainGC int    `json:"hash_chain_gc"`
+	ProxyQLen   int    `json:"proxy_queue_len"`
+	Stats       Stats  `json:"stats"`
 	// Default are the table's default parameters (the root namespace's
 	// neigh/default); Devices are this namespace's per-device parameters.
 	Default Params   `json:"default"`
@@ -197,14 +199,14 @@ func DecodeTables(msgs [][]byte) ([]Table, error) {
 			return nil, fmt.Errorf("neighbour table message %d: short ndtmsg", i)
 		}
 		family := familyName(int(b[0]))
-		attrs, err := nl.ParseRouteAttr(b[4:])
+		attrs, err := parseAttrs(b[4:])
 		if err != nil {
 			return nil, fmt.Errorf("neighbour table message %d: %w", i, err)
 		}
 		var name string
 		for _, a := range attrs {
-			if a.Attr.Type == ndtaName {
-				name = nl.BytesToString(a.Value)
+			if a.Type == ndtaName {
+				name, _, _ = strings.Cut(string(a.Value), "\x00") // nl.BytesToString panics on ""
 			}
 		}
 		if name == "" {
@@ -214,13 +216,13 @@ func DecodeTables(msgs [][]byte) ([]Table, error) {
 		var parms *Params
 		for _, a := range attrs {
 			v := a.Value
-			switch a.Attr.Type {
+			switch a.Type {
 			case ndtaThresh1, ndtaThresh2, ndtaThresh3:
 				if len(v) < 4 {
 					return nil, fmt.Errorf("table %s: short threshold", name)
 				}
 				x := int(ne.Uint32(v))
-				switch a.Attr.Type {
+				switch a.Type {
 				case ndtaThresh1:
 					t.Thresh1 = x
 				case ndtaThresh2:
@@ -243,6 +245,7 @@ func DecodeTables(msgs [][]byte) ([]Table, error) {
 				t.KeyLen, t.EntrySize = int(ne.Uint16(v[0:])), int(ne.Uint16(v[2:]))
 				t.Entries = int(ne.Uint32(v[4:]))
 				t.LastFlushMS, t.LastRandMS = int64(ne.Uint32(v[8:])), int64(ne.Uint32(v[12:]))
+				t.HashRnd = ne.Uint32(v[16:])
 				t.HashMask, t.HashChainGC, t.ProxyQLen = int(ne.Uint32(v[20:])), int(ne.Uint32(v[24:])), int(ne.Uint32(v[28:]))
 			case ndtaStats:
 				if len(v) < 88 {
@@ -277,7 +280,7 @@ func DecodeTables(msgs [][]byte) ([]Table, error) {
 
 func decodeParms(b []byte) (Params, error) {
 	var p Params
-	attrs, err := nl.ParseRouteAttr(b)
+	attrs, err := parseAttrs(b)
 	if err != nil {
 		return p, fmt.Errorf("NDTA_PARMS: %w", err)
 	}
@@ -286,20 +289,20 @@ func decodeParms(b []byte) (Params, error) {
 		v := a.Value
 		u32 := func(dst *int) error {
 			if len(v) < 4 {
-				return fmt.Errorf("NDTA_PARMS attribute %d: short u32", a.Attr.Type)
+				return fmt.Errorf("NDTA_PARMS attribute %d: short u32", a.Type)
 			}
 			*dst = int(ne.Uint32(v))
 			return nil
 		}
 		u64 := func(dst *int64) error {
 			if len(v) < 8 {
-				return fmt.Errorf("NDTA_PARMS attribute %d: short u64", a.Attr.Type)
+				return fmt.Errorf("NDTA_PARMS attribute %d: short u64", a.Type)
 			}
 			*dst = int64(ne.Uint64(v))
 			return nil
 		}
 		var err error
-		switch a.Attr.Type {
+		switch a.Type {
 		case ndtpaIfindex:
 			err = u32(&p.Ifindex)
 		case ndtpaRefcnt:

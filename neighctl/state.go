@@ -3,6 +3,7 @@ package neighctl
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -62,13 +63,23 @@ func (s State) String() string {
 // MarshalText prints the state's name.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// UnmarshalText parses a state name in any case.
+// UnmarshalText parses a state name in any case, or anything String
+// prints: combined bits ("INCOMPLETE|0x100") included.
 func (s *State) UnmarshalText(b []byte) error {
-	v, err := ParseState(string(b))
-	if err == nil {
-		*s = v
+	var v State
+	for part := range strings.SplitSeq(string(b), "|") {
+		if x, err := strconv.ParseUint(part, 0, 16); err == nil && strings.HasPrefix(part, "0x") && x != 0 {
+			v |= State(x)
+			continue
+		}
+		x, err := ParseState(part)
+		if err != nil {
+			return err
+		}
+		v |= x
 	}
-	return err
+	*s = v
+	return nil
 }
 
 // ParseState parses a state name in any case ("stale", "REACHABLE", "none",
