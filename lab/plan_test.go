@@ -735,7 +735,8 @@ func TestNeighSpec(t *testing.T) {
 			want: neighctl.Spec{IP: netip.MustParseAddr("192.0.2.11"), Dev: "eth0", LLAddr: mac("02:00:00:00:00:0b"), State: neighctl.NoARP},
 			obj:  "neighbour 192.0.2.11 dev eth0"},
 		{nb: topology.Neighbor{To: "192.0.2.12", LLAddr: "02:00:00:00:00:0c", Dev: "eth0", State: "none"},
-			obj: "neighbour 192.0.2.12 dev eth0", err: "state none cannot be given"},
+			want: neighctl.Spec{IP: netip.MustParseAddr("192.0.2.12"), Dev: "eth0", LLAddr: mac("02:00:00:00:00:0c"), State: neighctl.None},
+			obj:  "neighbour 192.0.2.12 dev eth0"},
 		{nb: topology.Neighbor{To: "192.0.2.300", LLAddr: "02:00:00:00:00:0c", Dev: "eth0"},
 			obj: "neighbour 192.0.2.300 dev eth0", err: `to "192.0.2.300"`},
 	}

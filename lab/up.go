@@ -165,7 +165,6 @@ func CheckSupported(l *topology.Lab) error {
 	const (
 		routing = "routes/rules come with routing support"
 		fw      = "firewall/shape/impair with firewall and traffic-control support"
-		none    = "a static neighbour in state none cannot be added yet (NUD_NONE is 0, which neighctl, like ip, takes for the default, permanent)"
 	)
 	why := map[string]bool{}
 	for _, name := range sortedNodeNames(l) {
@@ -175,11 +174,6 @@ func CheckSupported(l *topology.Lab) error {
 		}
 		if len(n.Rules) > 0 {
 			found, why[routing] = append(found, "nodes."+name+".rules"), true
-		}
-		for i, nb := range n.Neighbors {
-			if nb != nil && strings.EqualFold(strings.TrimSpace(nb.State), "none") {
-				found, why[none] = append(found, fmt.Sprintf("nodes.%s.neighbors[%d].state", name, i)), true
-			}
 		}
 		if len(n.Firewall) > 0 {
 			found, why[fw] = append(found, "nodes."+name+".firewall"), true
@@ -197,7 +191,7 @@ func CheckSupported(l *topology.Lab) error {
 		return nil
 	}
 	var reasons []string
-	for _, r := range []string{routing, fw, none} {
+	for _, r := range []string{routing, fw} {
 		if why[r] {
 			reasons = append(reasons, r)
 		}
@@ -559,7 +553,7 @@ func neighSpec(nb *topology.Neighbor) (neighctl.Spec, error) {
 		if err != nil {
 			return neighctl.Spec{}, err
 		}
-		if st == neighctl.None || st == neighctl.Absent {
+		if st == neighctl.Absent {
 			return neighctl.Spec{}, fmt.Errorf("state %s cannot be given to a static entry by this netlab", nb.State)
 		}
 		s.State = st

@@ -82,6 +82,18 @@ func (c *Conn) withHandle(fn func(h *netlink.Handle) error) error {
 	return fn(c.h)
 }
 
+// subscribe opens a socket in the Conn's namespace subscribed to groups,
+// or returns errClosed (c.ns is closed, its number maybe reused, after
+// Close).
+func (c *Conn) subscribe(groups ...uint) (*nl.NetlinkSocket, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errClosed
+	}
+	return nsutil.Socket(c.ns, groups...)
+}
+
 // dump sends a NLM_F_DUMP request and returns every reply message's payload
 // of type want, together with the time the reply arrived.
 func (c *Conn) dump(msgType int, data nl.NetlinkRequestData, want uint16) ([]rawMsg, error) {

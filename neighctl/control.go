@@ -18,7 +18,9 @@ type Spec struct {
 	// LLAddr is required for Add and Set unless Proxy is set or the state
 	// is NONE/INCOMPLETE/FAILED.
 	LLAddr net.HardwareAddr
-	// State defaults to PERMANENT for Add and Set (as `ip neigh add`).
+	// State is taken as given: the zero value is NONE, a real state the
+	// kernel accepts. Callers that want `ip neigh add`'s default say
+	// Permanent.
 	State   State
 	Router  bool
 	Proxy   bool
@@ -73,9 +75,6 @@ func neighAt(idx int, s Spec) *netlink.Neigh {
 }
 
 func (c *Conn) entryFor(s Spec) (*netlink.Neigh, error) {
-	if s.State == 0 && !s.Proxy && !s.Managed {
-		s.State = Permanent
-	}
 	if s.State == Absent {
 		return nil, errors.New("ABSENT is not a state an entry can be given")
 	}

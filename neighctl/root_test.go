@@ -218,9 +218,9 @@ func TestRootListAddKinds(t *testing.T) {
 	n := newCtlNS(t, "list")
 	ctx := context.Background()
 	add := []Spec{
-		{IP: netip.MustParseAddr("192.0.2.9"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:09")},
-		{IP: netip.MustParseAddr("2001:db8::9"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:0a")},
-		{IP: netip.MustParseAddr("2001:db8::10"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:10"), Router: true},
+		{IP: netip.MustParseAddr("192.0.2.9"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:09"), State: Permanent},
+		{IP: netip.MustParseAddr("2001:db8::9"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:0a"), State: Permanent},
+		{IP: netip.MustParseAddr("2001:db8::10"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:10"), Router: true, State: Permanent},
 		{IP: netip.MustParseAddr("192.0.2.10"), Dev: "eth1", LLAddr: macOf("02:00:00:00:00:11"), State: Stale},
 		{IP: netip.MustParseAddr("192.0.2.11"), Dev: "eth0", Proxy: true},
 		{IP: netip.MustParseAddr("2001:db8::11"), Dev: "eth1", Proxy: true},
@@ -326,7 +326,7 @@ func TestRootListAddKinds(t *testing.T) {
 func TestRootAddSetDel(t *testing.T) {
 	n := newCtlNS(t, "asd")
 	ctx := context.Background()
-	s := Spec{IP: netip.MustParseAddr("192.0.2.20"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:20")}
+	s := Spec{IP: netip.MustParseAddr("192.0.2.20"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:20"), State: Permanent}
 	if err := n.c.Add(ctx, s); err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +355,7 @@ func TestRootAddSetDel(t *testing.T) {
 	if es, _ := n.c.List(ctx, Filter{IP: s.IP}); len(es) != 1 || es[0].State != Stale {
 		t.Errorf("after Set stale: %+v", es)
 	}
-	s6 := Spec{IP: netip.MustParseAddr("2001:db8::20"), Dev: "eth1", LLAddr: macOf("02:00:00:00:00:22")}
+	s6 := Spec{IP: netip.MustParseAddr("2001:db8::20"), Dev: "eth1", LLAddr: macOf("02:00:00:00:00:22"), State: Permanent}
 	if err := n.c.Set(ctx, s6); err != nil {
 		t.Fatal(err)
 	}
@@ -394,8 +394,8 @@ func TestRootAddSetDel(t *testing.T) {
 	}
 	// Refused before the kernel sees anything.
 	for _, bad := range []Spec{
-		{IP: netip.MustParseAddr("192.0.2.22"), Dev: "nosuch0", LLAddr: macOf("02:00:00:00:00:22")},
-		{IP: netip.MustParseAddr("192.0.2.22"), Dev: "eth0"}, // PERMANENT without lladdr
+		{IP: netip.MustParseAddr("192.0.2.22"), Dev: "nosuch0", LLAddr: macOf("02:00:00:00:00:22"), State: Permanent},
+		{IP: netip.MustParseAddr("192.0.2.22"), Dev: "eth0", State: Permanent}, // PERMANENT without lladdr
 		{IP: netip.MustParseAddr("192.0.2.22"), Dev: "eth0", State: Reachable},
 		{IP: netip.MustParseAddr("192.0.2.22"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:22"), State: Absent},
 		{Dev: "eth0", LLAddr: macOf("02:00:00:00:00:22")},
@@ -404,7 +404,7 @@ func TestRootAddSetDel(t *testing.T) {
 			t.Errorf("Add(%+v) succeeded", bad)
 		}
 	}
-	if err := n.c.Add(ctx, Spec{IP: netip.MustParseAddr("192.0.2.22"), Dev: "nosuch0", LLAddr: macOf("02:00:00:00:00:22")}); !errors.Is(err, ErrNoDevice) {
+	if err := n.c.Add(ctx, Spec{IP: netip.MustParseAddr("192.0.2.22"), Dev: "nosuch0", LLAddr: macOf("02:00:00:00:00:22"), State: Permanent}); !errors.Is(err, ErrNoDevice) {
 		t.Errorf("Add on a missing device: err = %v, want ErrNoDevice", err)
 	}
 	cancelled, cancel := context.WithCancel(ctx)
@@ -694,7 +694,7 @@ func TestRootTablesParams(t *testing.T) {
 	// Entries is the global count: it moves with every namespace's traffic,
 	// so it must lie between two ip readings around ours (retry if the
 	// count went up and down in between).
-	if err := n.c.Add(ctx, Spec{IP: netip.MustParseAddr("192.0.2.60"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:60")}); err != nil {
+	if err := n.c.Add(ctx, Spec{IP: netip.MustParseAddr("192.0.2.60"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:60"), State: Permanent}); err != nil {
 		t.Fatal(err)
 	}
 	entries := func(text string) int64 {
@@ -725,7 +725,7 @@ func TestRootTablesParams(t *testing.T) {
 func TestRootCacheInfo(t *testing.T) {
 	n := newCtlNS(t, "cache")
 	ctx := context.Background()
-	s := Spec{IP: netip.MustParseAddr("192.0.2.70"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:70")}
+	s := Spec{IP: netip.MustParseAddr("192.0.2.70"), Dev: "eth0", LLAddr: macOf("02:00:00:00:00:70"), State: Permanent}
 	time.Sleep(50 * time.Millisecond)
 	before := time.Now()
 	if err := n.c.Add(ctx, s); err != nil {

@@ -11,8 +11,6 @@ import (
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
-
-	"github.com/netlabdev/netlab/internal/nsutil"
 )
 
 // Poll-interval limits and defaults for Watch.
@@ -94,7 +92,7 @@ func (c *Conn) Watch(ctx context.Context, o WatchOptions, emit func(Record)) err
 	if o.Start.IsZero() {
 		o.Start = c.now()
 	}
-	s, err := nsutil.Socket(c.ns, unix.RTNLGRP_NEIGH)
+	s, err := c.subscribe(unix.RTNLGRP_NEIGH)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", o.Node, err)
 	}

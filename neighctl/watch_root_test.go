@@ -343,3 +343,18 @@ func TestWatchOverrunIsAGap(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestWatchAfterClose: a closed Conn refuses to watch (its namespace handle
+// is gone; a socket must never be opened in whatever the number now means).
+func TestWatchAfterClose(t *testing.T) {
+	roottest.Need(t)
+	a, _ := pair(t, nil)
+	c, err := Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := c.Watch(context.Background(), WatchOptions{Node: "a"}, func(Record) {}); err == nil {
+		t.Fatal("Watch on a closed Conn succeeded")
+	}
+}

@@ -230,7 +230,10 @@ func (a *app) neighVerb(ctx context.Context, cmd *cobra.Command, args []string, 
 		if f.dev == "" {
 			return &usageError{fmt.Errorf("neigh %s needs --dev", verb)}
 		}
-		spec = neighctl.Spec{IP: ip.Unmap(), Dev: f.dev, Router: f.router, Proxy: f.proxy, Managed: f.managed}
+		spec = neighctl.Spec{IP: ip.Unmap(), Dev: f.dev, Router: f.router, Proxy: f.proxy, Managed: f.managed, State: neighctl.Permanent}
+		if f.proxy || f.managed {
+			spec.State = neighctl.None // proxy entries have no state; managed ones are resolved by the kernel
+		}
 		if f.lladdr != "" {
 			if spec.LLAddr, err = net.ParseMAC(f.lladdr); err != nil {
 				return &usageError{fmt.Errorf("neigh %s: --lladdr %q: %w", verb, f.lladdr, err)}
