@@ -389,3 +389,27 @@ func TestNeighAgingGC(t *testing.T) {
 	t.Logf("REACHABLE %s, STALE %s, deleted %s (%s after becoming eligible)", reach.at(), stale.at(), gone.at(), gone.at()-earliest)
 	w.stop(t)
 }
+
+// TestNeighWatchStopsAtDown: a watch holds its namespaces open, so they
+// would outlive `netlab down`; the watch notices the lab is gone, says so,
+// and exits 0.
+func TestNeighWatchStopsAtDown(t *testing.T) {
+	requireRoot(t)
+	l := newLabText(t, cliNeighLab, "watchdown")
+	l.up(t)
+	w := startWatch(t, l.Name)
+	mustNetlab(t, "down", l.Name)
+	select {
+	case <-w.done:
+	case <-time.After(3 * time.Second):
+		t.Fatalf("watch still running 3 s after down:\n%s", w.timeline())
+	}
+	if w.err != nil || !strings.Contains(w.stderr.String(), "went down") {
+		t.Errorf("watch exit %v, stderr:\n%s", w.err, w.stderr.String())
+	}
+	for _, p := range leftovers() {
+		if strings.Contains(p, l.Name) {
+			t.Errorf("left behind: %s", p)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -425,6 +427,34 @@ func (a *app) neighWatch(cmd *cobra.Command, args []string, f *neighFlags) error
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
+	// The watch holds the nodes' namespaces open, so they outlive `netlab
+	// down`: stop when the lab's state is gone instead of watching a
+	// namespace nobody can reach any more.
+	ctx, stopWatch := context.WithCancel(ctx)
+	var wentDown atomic.Bool
+	var lw sync.WaitGroup
+	lw.Add(1)
+	go func() {
+		defer lw.Done()
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if up, err := lab.Exists(args[0], a.opts()); err == nil && !up {
+					wentDown.Store(true)
+					stopWatch()
+					return
+				}
+			}
+		}
+	}()
+	defer func() {
+		stopWatch()
+		lw.Wait()
+	}()
 	var stream *neighctl.Recorder
 	if a.output == "jsonl" {
 		stream, _ = neighctl.NewRecorder(a.stdout, neighctl.FormatJSONL)
@@ -452,6 +482,9 @@ func (a *app) neighWatch(cmd *cobra.Command, args []string, f *neighFlags) error
 	})
 	if a.output == "json" {
 		werr = errors.Join(werr, a.json(map[string]any{"lab": args[0], "records": all}))
+	}
+	if wentDown.Load() {
+		fmt.Fprintf(a.stderr, "lab %s went down: watch stopped\n", args[0])
 	}
 	summary := fmt.Sprintf("watched %d node(s): %d transition(s), %d gap(s)", len(targets), transitions, gaps)
 	if rec != nil {
