@@ -2,7 +2,6 @@ package routectl
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -366,12 +365,4 @@ func TestRootGetIIF(t *testing.T) {
 	// Plain queries on the hosts.
 	checkGet(t, net.h1, Query{To: mustAddr("198.51.100.2")}, Decision{Type: TypeUnicast, Via: mustAddr("192.0.2.254"), Dev: "eth0", Src: mustAddr("192.0.2.1"), Table: TableMain})
 	checkGet(t, net.h2, Query{To: mustAddr("2001:db8::1")}, Decision{Type: TypeUnicast, Via: mustAddr("2001:db8:1::fe"), Dev: "eth0", Table: TableMain})
-}
-
-func TestRootGetClosed(t *testing.T) {
-	n := routesNS(t, "getclosed")
-	n.c.Close()
-	if _, err := n.c.Get(bg, Query{To: mustAddr("192.0.2.2")}); !errors.Is(err, ErrClosed) {
-		t.Errorf("Get after Close: %v, want ErrClosed", err)
-	}
 }

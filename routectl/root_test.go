@@ -8,12 +8,16 @@ package routectl
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -149,3 +153,143 @@ var bg = context.Background()
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func mustAddr(s string) netip.Addr     { return netip.MustParseAddr(s) }
+
+// openFDs maps this process's open descriptors to what they are
+// ("socket:[123]", "net:[4026532]", a path), after letting finalizers of
+// files earlier tests dropped run.
+func openFDs(t *testing.T) map[string]string {
+	t.Helper()
+	runtime.GC()
+	time.Sleep(10 * time.Millisecond)
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil {
+			out[e.Name()] = target
+		}
+	}
+	return out
+}
+
+// newFDs lists the descriptors in after that were not open (as the same
+// thing) in before.
+func newFDs(before, after map[string]string) []string {
+	var out []string
+	for fd, target := range after {
+		if before[fd] != target {
+			out = append(out, fd+" -> "+target)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestRootCloseNoLeak(t *testing.T) {
+	n := routesNS(t, "close")
+	n.c.Close() // this test opens its own
+	ctx := bg
+
+	before := openFDs(t)
+	c, err := Open(n.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opened := newFDs(before, openFDs(t)); len(opened) < 3 {
+		t.Errorf("Open opened %q; want the namespace dup and two netlink sockets", opened)
+	}
+	// Use every path once (the handle's sockets open lazily per protocol).
+	if err := c.AddRoute(ctx, Route{To: mustPrefix("10.1.0.0/16"), Dev: "eth0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddRule(ctx, Rule{Priority: 5, From: mustPrefix("10.1.0.0/16"), Table: 101}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Routes(ctx, Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Rules(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, Query{To: mustAddr("10.1.2.3"), OIF: "eth0"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := c.Get(ctx, Query{To: mustAddr("198.18.0.1")}); err != nil || d.Err == "" {
+		t.Fatalf("Get of an unrouted address: %v, %v", d, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if leaked := newFDs(before, openFDs(t)); len(leaked) > 0 {
+		t.Errorf("open after Close (and not before Open): %q", leaked)
+	}
+
+	// Everything fails after Close with ErrClosed, and nothing reaches any
+	// kernel: a closed netlink.Handle would fall back to the calling
+	// thread's namespace, the HOST's. Each change here is one the host's
+	// kernel would refuse (no such device, a too long name), so a
+	// regression fails this test without changing the host.
+	const nodev = "rtctlnodev0"
+	for name, err := range map[string]error{
+		"AddRoute": c.AddRoute(ctx, Route{To: mustPrefix("198.18.99.0/24"), Dev: nodev}),
+		"DelRoute": c.DelRoute(ctx, Route{To: mustPrefix("198.18.99.0/24"), Dev: nodev}),
+		"AddRule":  c.AddRule(ctx, Rule{Priority: 5, From: mustPrefix("198.18.99.0/24"), IIF: "rtctlnodevtoolong0", Table: 101}),
+		"DelRule":  c.DelRule(ctx, Rule{Priority: 5, From: mustPrefix("198.18.99.0/24"), IIF: "rtctlnodevtoolong0", Table: 101}),
+		"Routes":   func() error { _, err := c.Routes(ctx, Filter{}); return err }(),
+		"Rules":    func() error { _, err := c.Rules(ctx, 0); return err }(),
+		"Get":      func() error { _, err := c.Get(ctx, Query{To: mustAddr("198.18.99.1"), OIF: nodev}); return err }(),
+	} {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close: err = %v, want ErrClosed", name, err)
+		}
+	}
+
+	// The Conn keeps its own reference: the caller may close its handle.
+	dup, err := unix.Dup(int(n.ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := netns.NsHandle(dup)
+	c2, err := Open(own)
+	own.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	rs, err := c2.Routes(ctx, Filter{Table: TableMain})
+	if err != nil || !slices.ContainsFunc(rs, func(r Route) bool { return r.To == mustPrefix("10.1.0.0/16") }) {
+		t.Errorf("Routes after the caller closed its handle: %q, %v", rs, err)
+	}
+	if _, err := Open(netns.NsHandle(-1)); err == nil {
+		t.Error("Open(-1) succeeded")
+	}
+}
+
+// A cancelled context stops every method before it reaches the kernel.
+func TestRootCancelled(t *testing.T) {
+	n := routesNS(t, "cancel")
+	ctx, cancel := context.WithCancel(bg)
+	cancel()
+	r := Route{To: mustPrefix("10.1.0.0/16"), Dev: "eth0"}
+	for name, err := range map[string]error{
+		"AddRoute": n.c.AddRoute(ctx, r),
+		"DelRoute": n.c.DelRoute(ctx, r),
+		"AddRule":  n.c.AddRule(ctx, Rule{Priority: 5, Family: unix.AF_INET}),
+		"DelRule":  n.c.DelRule(ctx, Rule{Priority: 5, Family: unix.AF_INET}),
+		"Routes":   func() error { _, err := n.c.Routes(ctx, Filter{}); return err }(),
+		"Rules":    func() error { _, err := n.c.Rules(ctx, 0); return err }(),
+		"Get":      func() error { _, err := n.c.Get(ctx, Query{To: mustAddr("10.1.1.1")}); return err }(),
+	} {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a cancelled context: %v", name, err)
+		}
+	}
+	if out := n.ip(t, "route", "show", "10.1.0.0/16"); out != "" {
+		t.Errorf("the route was added: %s", out)
+	}
+}
