@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -291,5 +292,125 @@ func TestRootCancelled(t *testing.T) {
 	}
 	if out := n.ip(t, "route", "show", "10.1.0.0/16"); out != "" {
 		t.Errorf("the route was added: %s", out)
+	}
+}
+
+// An unnamed namespace works the same; `ip` runs inside it through
+// nsutil.Start (it has no name for ip -n).
+func TestRootUnnamed(t *testing.T) {
+	roottest.Need(t)
+	ns, err := nsutil.Unnamed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	c, err := Open(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ipIn := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("ip", args...)
+		var out, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &stderr
+		if err := nsutil.Start(ns, cmd); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+		}
+		return out.String()
+	}
+	ipIn("link", "set", "dev", "lo", "up")
+	r := Route{To: mustPrefix("198.18.0.0/15"), Type: TypeBlackhole, Table: 101}
+	if err := c.AddRoute(bg, r); err != nil {
+		t.Fatal(err)
+	}
+	if out := ipIn("-j", "route", "show", "table", "101"); out != `[{"type":"blackhole","dst":"198.18.0.0/15","flags":[]}]`+"\n" {
+		t.Errorf("ip route show table 101: %q", out)
+	}
+	rs, err := c.Routes(bg, Filter{Table: 101})
+	if err != nil || len(rs) != 1 || rs[0].String() != "blackhole 198.18.0.0/15 table 101" {
+		t.Errorf("Routes(table 101) = %q, %v", rs, err)
+	}
+	if err := c.AddRule(bg, Rule{Priority: 10, To: mustPrefix("198.18.0.0/15"), Table: 101}); err != nil {
+		t.Fatal(err)
+	}
+	if out := ipIn("rule", "show", "pref", "10"); out != "10:\tfrom all to 198.18.0.0/15 lookup 101\n" {
+		t.Errorf("ip rule show pref 10: %q", out)
+	}
+	d, err := c.Get(bg, Query{To: mustAddr("198.18.1.1")})
+	if err != nil || d.Type != TypeBlackhole || d.Errno != "EINVAL" {
+		t.Errorf("Get = %v, %v", d, err)
+	}
+	// Nothing of this reached the test's own namespace.
+	host, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	if same, _ := sameNS(host, ns); same {
+		t.Fatal("Unnamed returned the test's own namespace")
+	}
+}
+
+// sameNS reports whether two handles refer to the same namespace.
+func sameNS(a, b netns.NsHandle) (bool, error) {
+	var sa, sb unix.Stat_t
+	if err := unix.Fstat(int(a), &sa); err != nil {
+		return false, err
+	}
+	if err := unix.Fstat(int(b), &sb); err != nil {
+		return false, err
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino, nil
+}
+
+// Methods are safe for concurrent use.
+func TestRootConcurrent(t *testing.T) {
+	n := routesNS(t, "conc")
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 8 {
+		wg.Go(func() {
+			r := Route{To: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16), Via: mustAddr("192.0.2.2"), Table: uint32(100 + i%3)}
+			ru := Rule{Priority: uint32(100 + i), To: r.To, Table: r.Table}
+			for range 20 {
+				if err := n.c.AddRoute(bg, r); err != nil {
+					errs <- err
+					return
+				}
+				if err := n.c.AddRule(bg, ru); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := n.c.Routes(bg, Filter{}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := n.c.Rules(bg, 0); err != nil {
+					errs <- err
+					return
+				}
+				if d, err := n.c.Get(bg, Query{To: r.To.Addr().Next(), From: mustAddr("192.0.2.1")}); err != nil || d.Err != "" {
+					errs <- fmt.Errorf("get: %v %v", d, err)
+					return
+				}
+				if err := n.c.DelRule(bg, ru); err != nil {
+					errs <- err
+					return
+				}
+				if err := n.c.DelRoute(bg, r); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

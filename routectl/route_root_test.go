@@ -300,6 +300,27 @@ func TestRootRoutesKinds(t *testing.T) {
 	if !slices.Equal(ours, ipLines) {
 		t.Errorf("String differs from ip route show:\n%s", lineDiff(ours, ipLines))
 	}
+
+	// Every listed route deletes itself (multipath, via inet6, local,
+	// throw, other tables), leaving the kernel's own.
+	for _, r := range got {
+		if r.Protocol == "kernel" {
+			continue
+		}
+		if err := n.c.DelRoute(bg, r); err != nil {
+			t.Errorf("DelRoute(listed %s): %v", r, err)
+		}
+	}
+	left, err := n.c.Routes(bg, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range left {
+		if r.Protocol != "kernel" {
+			t.Errorf("left after deleting every listed route: %s", r)
+		}
+	}
+	sameRoutes(t, "after deleting", left, n.ipRoutes(t))
 }
 
 // ipTextRoutes folds ip's text output into one line per route.

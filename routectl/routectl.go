@@ -101,7 +101,8 @@ type Rule struct {
 	Family int `json:"-"`
 	// Priority is the rule's preference; a non-zero Priority implies
 	// HasPriority, which only priority 0 needs. Without either the kernel
-	// picks (just below the lowest existing non-zero one), as for ip, and
+	// picks one, as for ip: one below the priority of the rule listed
+	// second (32765 in a fresh namespace; 0 if that rule's is 0), and
 	// DelRule matches any priority. Listed rules have HasPriority set.
 	Priority    uint32       `json:"priority"`
 	HasPriority bool         `json:"-"`
