@@ -123,6 +123,7 @@ func policyNS(t *testing.T) *testNS {
 		"eth0": {"192.0.2.1/24", "192.0.2.130/24", "2001:db8::1/64", "2001:db8::8001/64"},
 		"eth1": {"198.51.100.1/24", "2001:db8:1::1/64"},
 	}))
+	n.settle(t, "eth0", "eth1")
 	for _, r := range []Route{
 		{To: mustPrefix("0.0.0.0/0"), Via: mustAddr("192.0.2.2")},
 		{To: mustPrefix("0.0.0.0/0"), Via: mustAddr("192.0.2.3"), Table: 101},
@@ -284,6 +285,9 @@ func newRouterNet(t *testing.T) routerNet {
 			}
 		}
 	}
+	r.settle(t, "eth0", "eth1")
+	h1.settle(t, "eth0")
+	h2.settle(t, "eth0")
 	return routerNet{h1, r, h2}
 }
 

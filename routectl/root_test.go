@@ -43,6 +43,14 @@ func newNS(t *testing.T, suffix string, setup func(h *netlink.Handle) error) *te
 	name := fmt.Sprintf("rtctl-%d-%s", os.Getpid(), suffix)
 	_ = nsutil.DeleteNamed(name) // a leftover of a killed run of this pid
 	ns, err := nsutil.CreateNamed(name, func(h *netlink.Handle) error {
+		// No DAD for link-local addresses either, so IPv6's own routes
+		// settle as soon as a link is up (see settle). This runs on the
+		// thread inside the new namespace: /proc/sys/net is its.
+		for _, k := range []string{"all", "default"} {
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+k+"/accept_dad", []byte("0"), 0); err != nil {
+				return err
+			}
+		}
 		lo, err := h.LinkByName("lo")
 		if err != nil {
 			return err
@@ -106,6 +114,32 @@ func upWithAddrs(h *netlink.Handle, devs []string, addrs map[string][]string) er
 		}
 	}
 	return nil
+}
+
+// settle waits until the kernel has made its IPv6 routes for devs (the
+// local route of each one's link-local address, which comes last, once the
+// link has carrier): tests that compare listings must not race addrconf.
+func (n *testNS) settle(t *testing.T, devs ...string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rs, err := n.c.Routes(bg, Filter{Family: unix.AF_INET6, Table: TableLocal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing := slices.DeleteFunc(slices.Clone(devs), func(dev string) bool {
+			return slices.ContainsFunc(rs, func(r Route) bool {
+				return r.Type == TypeLocal && r.Dev == dev && r.To.Addr().IsLinkLocalUnicast()
+			})
+		})
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no link-local address route for %q after 5s", missing)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // ip runs `ip -n NS args...` and returns its stdout.

@@ -165,10 +165,12 @@ func sameRoutes(t *testing.T, what string, got, want []Route) {
 // routesNS is a namespace with eth0 192.0.2.1/24 2001:db8::1/64 and
 // eth1 198.51.100.1/24 2001:db8:1::1/64 (a veth pair, both ends here).
 func routesNS(t *testing.T, suffix string) *testNS {
-	return newNS(t, suffix, vethPair("eth0", "eth1", map[string][]string{
+	n := newNS(t, suffix, vethPair("eth0", "eth1", map[string][]string{
 		"eth0": {"192.0.2.1/24", "2001:db8::1/64"},
 		"eth1": {"198.51.100.1/24", "2001:db8:1::1/64"},
 	}))
+	n.settle(t, "eth0", "eth1")
+	return n
 }
 
 // kindsOfRoutes is one route of each type and option.
