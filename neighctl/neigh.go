@@ -13,6 +13,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/netlabdev/netlab/internal/nlattr"
 )
 
 // Tick is the unit of the kernel's neighbour cache-info ages (clock_t at
@@ -95,7 +97,7 @@ func decodeNeigh(b []byte, seen time.Time) (Entry, error) {
 		Proxy:       flags&netlink.NTF_PROXY != 0,
 		ExternLearn: flags&netlink.NTF_EXT_LEARNED != 0,
 	}
-	attrs, err := parseAttrs(b[nlmAlign(ndmsgLen):])
+	attrs, err := nlattr.Parse(b[nlattr.Align(ndmsgLen):])
 	if err != nil {
 		return Entry{}, fmt.Errorf("neighbour attributes: %w", err)
 	}
@@ -135,32 +137,7 @@ func decodeNeigh(b []byte, seen time.Time) (Entry, error) {
 	return e, nil
 }
 
-// attr is one netlink attribute: its type (flag bits masked off) and value.
-type attr struct {
-	Type  uint16
-	Value []byte
-}
-
-// parseAttrs splits b into netlink attributes. Unlike nl.ParseRouteAttr it
-// never panics: that one slices past the end of a buffer whose last
-// attribute is not padded to 4 bytes.
-func parseAttrs(b []byte) ([]attr, error) {
-	ne := nl.NativeEndian()
-	var out []attr
-	for len(b) >= unix.SizeofRtAttr {
-		n := int(ne.Uint16(b[0:2]))
-		if n < unix.SizeofRtAttr || n > len(b) {
-			return nil, fmt.Errorf("bad attribute length %d (%d bytes left)", n, len(b))
-		}
-		out = append(out, attr{Type: ne.Uint16(b[2:4]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER), Value: b[unix.SizeofRtAttr:n]})
-		b = b[min(nlmAlign(n), len(b)):]
-	}
-	return out, nil
-}
-
 func ticksMS(t uint32) int64 { return int64(t) * int64(Tick/time.Millisecond) }
-
-func nlmAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1) }
 
 // ndmsg is the request header of RTM_*NEIGH messages.
 type ndmsg struct {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/netlabdev/netlab/internal/nlattr"
 )
 
 // Neighbour-table attributes (linux/neighbour.h): x/sys/unix has none of
@@ -199,7 +201,7 @@ func DecodeTables(msgs [][]byte) ([]Table, error) {
 			return nil, fmt.Errorf("neighbour table message %d: short ndtmsg", i)
 		}
 		family := familyName(int(b[0]))
-		attrs, err := parseAttrs(b[4:])
+		attrs, err := nlattr.Parse(b[4:])
 		if err != nil {
 			return nil, fmt.Errorf("neighbour table message %d: %w", i, err)
 		}
@@ -280,7 +282,7 @@ func DecodeTables(msgs [][]byte) ([]Table, error) {
 
 func decodeParms(b []byte) (Params, error) {
 	var p Params
-	attrs, err := parseAttrs(b)
+	attrs, err := nlattr.Parse(b)
 	if err != nil {
 		return p, fmt.Errorf("NDTA_PARMS: %w", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/netlabdev/netlab/internal/nlattr"
 )
 
 // AddRule adds a rule; rules with equal priorities are legal (the kernel
@@ -156,7 +158,7 @@ func decodeRule(m []byte) (Rule, error) {
 		return Rule{}, fmt.Errorf("short rule message (%d bytes)", len(m))
 	}
 	hdr := nl.DeserializeRtMsg(m)
-	attrs, err := splitAttrs(m[unix.SizeofRtMsg:])
+	attrs, err := nlattr.Parse(m[unix.SizeofRtMsg:])
 	if err != nil {
 		return Rule{}, fmt.Errorf("rule attributes: %w", err)
 	}
@@ -175,8 +177,8 @@ func decodeRule(m []byte) (Rule, error) {
 		return nl.NativeEndian().Uint32(b[:4]), true
 	}
 	for _, a := range attrs {
-		v := a.value
-		switch a.typ {
+		v := a.Value
+		switch a.Type {
 		case nl.FRA_PRIORITY:
 			p, ok := u32(v)
 			if !ok {
@@ -302,28 +304,4 @@ func hex(v uint32) string {
 		return "0"
 	}
 	return fmt.Sprintf("%#x", v)
-}
-
-// rtattr is one netlink attribute: its type (flag bits masked off) and value.
-type rtattr struct {
-	typ   uint16
-	value []byte
-}
-
-// splitAttrs splits b into netlink attributes, refusing a bad length
-// (nl.ParseRouteAttr panics on one shorter than its header, and reads past
-// an unpadded last one).
-func splitAttrs(b []byte) ([]rtattr, error) {
-	var out []rtattr
-	for len(b) >= unix.SizeofRtAttr {
-		n := int(nl.NativeEndian().Uint16(b))
-		if n < unix.SizeofRtAttr || n > len(b) {
-			return nil, fmt.Errorf("attribute length %d with %d bytes left", n, len(b))
-		}
-		typ := nl.NativeEndian().Uint16(b[2:]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
-		out = append(out, rtattr{typ: typ, value: b[unix.SizeofRtAttr:n]})
-		n = (n + unix.RTA_ALIGNTO - 1) &^ (unix.RTA_ALIGNTO - 1)
-		b = b[min(n, len(b)):]
-	}
-	return out, nil
 }
