@@ -209,7 +209,7 @@ type downJSON struct {
 }
 
 // testRefusedLab: a lab declaring keys this netlab cannot apply
-// (contract.yaml: routes, rules, firewall) is refused with exit 3,
+// (contract.yaml: its firewall) is refused with exit 3,
 // naming each refused key, and nothing is created: no namespace, no state,
 // no host knob touched.
 func testRefusedLab(t *testing.T, file, short string) {

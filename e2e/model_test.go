@@ -49,8 +49,9 @@ type specNode struct {
 	} `yaml:"bridge"`
 	Sysctls    map[string]scalar     `yaml:"sysctls"`
 	Interfaces map[string]*specIface `yaml:"interfaces"`
-	Routes     []any                 `yaml:"routes"`
-	Rules      []any                 `yaml:"rules"`
+	Routes     []*specRoute          `yaml:"routes"`
+	Tables     map[string]uint32     `yaml:"tables"`
+	Rules      []*specRule           `yaml:"rules"`
 	Neighbors  []*specNeigh          `yaml:"neighbors"`
 	Firewall   []any                 `yaml:"firewall"`
 }
@@ -62,6 +63,39 @@ type specNeigh struct {
 	State  string `yaml:"state"`
 	Proxy  bool   `yaml:"proxy"`
 	Router bool   `yaml:"router"`
+}
+
+// specRoute and specRule are the routing keys of DESIGN.md's contract;
+// route_test.go derives what the kernel must hold from them.
+type specRoute struct {
+	To       string  `yaml:"to"`
+	Via      string  `yaml:"via"`
+	Dev      string  `yaml:"dev"`
+	Src      string  `yaml:"src"`
+	Metric   *uint32 `yaml:"metric"`
+	Table    scalar  `yaml:"table"`
+	Type     string  `yaml:"type"`
+	Scope    string  `yaml:"scope"`
+	Onlink   bool    `yaml:"onlink"`
+	Nexthops []*struct {
+		Via    string `yaml:"via"`
+		Dev    string `yaml:"dev"`
+		Weight int    `yaml:"weight"`
+		Onlink bool   `yaml:"onlink"`
+	} `yaml:"nexthops"`
+}
+
+type specRule struct {
+	Priority *uint32 `yaml:"priority"`
+	From     string  `yaml:"from"`
+	To       string  `yaml:"to"`
+	IIF      string  `yaml:"iif"`
+	OIF      string  `yaml:"oif"`
+	FWMark   scalar  `yaml:"fwmark"`
+	Table    scalar  `yaml:"table"`
+	Action   string  `yaml:"action"`
+	Invert   bool    `yaml:"invert"`
+	Family   string  `yaml:"family"`
 }
 
 type specIface struct {
@@ -125,6 +159,9 @@ type expNode struct {
 	Sysctls map[string]string
 	// Neighbors are the static entries, in file order.
 	Neighbors []expNeigh
+	// Routes and Rules are the declared ones, in file order (route_test.go).
+	Routes []expRoute
+	Rules  []expRule
 }
 
 // expNeigh is one static neighbour entry as the kernel must hold it: state
@@ -152,8 +189,7 @@ type expLab struct {
 	Name  string
 	Nodes []*expNode // by name
 	// Refused lists the declared keys this netlab refuses to apply
-	// (routes, rules, firewall, shape, impair, a static neighbour in state
-	// none) as lab paths.
+	// (firewall, shape, impair) as lab paths.
 	Refused []string
 	// HostSysctls maps a /proc/sys-relative path to the declared value.
 	HostSysctls map[string]string
@@ -228,14 +264,10 @@ func expect(s *specLab) *expLab {
 		for k, v := range sn.Sysctls {
 			n.Sysctls[sysctlPath(k)] = strings.TrimSpace(string(v))
 		}
-		for _, f := range []struct {
-			key string
-			n   int
-		}{{"routes", len(sn.Routes)}, {"rules", len(sn.Rules)}, {"firewall", len(sn.Firewall)}} {
-			if f.n > 0 {
-				e.Refused = append(e.Refused, "nodes."+name+"."+f.key)
-			}
+		if len(sn.Firewall) > 0 {
+			e.Refused = append(e.Refused, "nodes."+name+".firewall")
 		}
+		n.Routes, n.Rules = expectRouting(sn)
 		for _, sb := range sn.Neighbors {
 			if sb == nil {
 				continue

@@ -272,19 +272,25 @@ links:
 	if err := CheckSupported(load("    neighbors:\n      - {to: 192.0.2.9, lladdr: \"02:00:00:00:00:09\", dev: eth0}\n      - {to: 192.0.2.10, dev: eth0, proxy: true}\n")); err != nil {
 		t.Errorf("neighbors refused: %v", err)
 	}
-	err := CheckSupported(load("    neighbors:\n      - {to: 192.0.2.9, lladdr: \"02:00:00:00:00:09\", dev: eth0, state: none}\n    routes:\n      - {to: default, via: 192.0.2.254}\n"))
+	// Routes, tables and rules are applied now; firewall rules are not.
+	routing := "    neighbors:\n      - {to: 192.0.2.9, lladdr: \"02:00:00:00:00:09\", dev: eth0, state: none}\n" +
+		"    routes:\n      - {to: default, via: 192.0.2.254}\n    tables: {isp1: 101}\n" +
+		"    rules:\n      - {priority: 100, from: 192.0.2.0/25, table: isp1}\n"
+	if err := CheckSupported(load(routing)); err != nil {
+		t.Errorf("routes, tables and rules refused: %v", err)
+	}
+	err := CheckSupported(load(routing + "    firewall:\n      - {chain: input, action: drop, proto: tcp, dport: 9}\n"))
 	if err == nil || !IsEnv(err) {
-		t.Fatalf("routes + state none: %v, want an EnvError", err)
+		t.Fatalf("firewall: %v, want an EnvError", err)
 	}
-	if strings.Contains(err.Error(), "neighbors") {
-		t.Errorf("refusal %q names a neighbour entry (state none is applied now)", err)
-	}
-	for _, piece := range []string{"nodes.h1.routes", "routes/rules come with routing support"} {
+	for _, piece := range []string{"nodes.h1.firewall", "firewall/shape/impair come with"} {
 		if !strings.Contains(err.Error(), piece) {
 			t.Errorf("refusal %q lacks %q", err, piece)
 		}
 	}
-	if strings.Contains(err.Error(), "firewall") {
-		t.Errorf("refusal %q gives a reason for keys the lab does not have", err)
+	for _, piece := range []string{"neighbors", "routes", "rules"} {
+		if strings.Contains(err.Error(), piece) {
+			t.Errorf("refusal %q names %s, which are applied now", err, piece)
+		}
 	}
 }

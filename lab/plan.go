@@ -27,6 +27,15 @@ const (
 	// (so no link change of the bring-up touches it) and before the host
 	// knobs.
 	OpNeigh
+	// OpRoute adds a declared route once every address is in place and
+	// every interface is up (the kernel refuses a route through a device
+	// that is down, or via a gateway it cannot reach on a connected
+	// route); a node's routes come in routeOrder.
+	OpRoute
+	// OpRule adds a policy-routing rule, after every route: a rule needs
+	// no route, while a rule already in place (prohibit, oif, ...) could
+	// make the kernel's gateway check of a later route fail.
+	OpRule
 )
 
 // Op is one ordered plan step. It is data: Apply interprets it, String
@@ -45,9 +54,14 @@ type Op struct {
 	// Default marks a sysctl netlab adds by itself (a kind's default).
 	Default bool
 	// Neigh is the declared entry of an OpNeigh; Index is its position in
-	// the node's neighbors list.
+	// the node's neighbors list (routes list, rules list).
 	Neigh *topology.Neighbor
 	Index int
+	// Route and Rule are the declared entries of OpRoute and OpRule; Spec
+	// is their node's declaration, whose tables: map names tables.
+	Route *topology.Route
+	Rule  *topology.Rule
+	Spec  *topology.Node
 }
 
 // Plan is a lab's ordered operations.
@@ -142,7 +156,19 @@ func NewPlan(t *topology.Topo) *Plan {
 			add(Op{Kind: OpNeigh, Node: n.Name, Netns: n.Netns, Iface: n.Iface(nb.Dev), Neigh: nb, Index: i})
 		}
 	}
-	// 9. host knobs last: a lab that fails earlier never touches the host.
+	// 9. routes, in an order the kernel cannot refuse on dependencies
+	// (routeOrder), then rules; they die with their namespace.
+	for _, n := range t.Nodes {
+		for _, i := range routeOrder(n) {
+			add(Op{Kind: OpRoute, Node: n.Name, Netns: n.Netns, Route: n.Spec.Routes[i], Index: i, Spec: n.Spec})
+		}
+	}
+	for _, n := range t.Nodes {
+		for i, r := range n.Spec.Rules {
+			add(Op{Kind: OpRule, Node: n.Name, Netns: n.Netns, Rule: r, Index: i, Spec: n.Spec})
+		}
+	}
+	// 10. host knobs last: a lab that fails earlier never touches the host.
 	for _, s := range t.HostSysctls {
 		add(Op{Kind: OpHostSysctl, Sysctl: s})
 	}
@@ -224,6 +250,10 @@ func (o Op) String() string {
 		return fmt.Sprintf("ip -n %s link set dev %s mtu %d  # again: ports joining reset a bridge's mtu", o.Netns, o.Iface.Name, o.Iface.MTU)
 	case OpNeigh:
 		return fmt.Sprintf("ip -n %s neigh add %s", o.Netns, neighArgs(o.Neigh))
+	case OpRoute:
+		return routeLine(o.Netns, o.Spec, o.Route)
+	case OpRule:
+		return ruleLine(o.Netns, o.Spec, o.Rule)
 	case OpHostSysctl:
 		return fmt.Sprintf("sysctl -w %s=%s  # host knob: old value kept in the ledger, restored by the last lab that holds it", o.Sysctl.Key, o.Sysctl.Value)
 	}

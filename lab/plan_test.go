@@ -222,6 +222,22 @@ func checkInvariants(t testing.TB, p *Plan) {
 			if o.Neigh == nil || o.Iface == nil || o.Iface.Name != o.Neigh.Dev || i < netnsAt[o.Node] {
 				t.Errorf("neighbour op %q: entry %+v on interface %v", o, o.Neigh, o.Iface)
 			}
+		case OpRoute, OpRule:
+			// Routes need every address and every link up (the kernel
+			// refuses a route through a down device or via an unconnected
+			// gateway); rules come after every route (a rule could make a
+			// later route's gateway check fail).
+			for _, k := range []OpKind{OpAddr, OpLinkUp, OpBridgeMTU} {
+				if l, ok := last[k]; ok && i < l {
+					t.Errorf("%q before %q", o, p.Ops[l])
+				}
+			}
+			if l, ok := last[OpRoute]; ok && o.Kind == OpRule && i < l {
+				t.Errorf("rule %q before route %q", o, p.Ops[l])
+			}
+			if (o.Kind == OpRoute) != (o.Route != nil) || (o.Kind == OpRule) != (o.Rule != nil) || o.Spec == nil {
+				t.Errorf("routing op %q: route %v rule %v spec %v", o, o.Route, o.Rule, o.Spec)
+			}
 		}
 		if o.Kind != OpHostSysctl {
 			if f, ok := first[OpHostSysctl]; ok && i > f {
@@ -323,6 +339,12 @@ nodes:
     neighbors:
       - {to: 192.0.2.9, lladdr: "02:00:00:00:00:09", dev: eth0}
       - {to: 198.51.100.10, dev: br1, proxy: true}
+    tables: {isp1: 101}
+    routes:
+      - {to: default, via: 192.0.2.1}
+      - {to: 203.0.113.0/24, via: 198.51.100.2, table: isp1}
+    rules:
+      - {priority: 100, from: 198.51.100.0/24, table: isp1}
   h2:
     interfaces:
       eth0: {addresses: [2001:db8:2::2/64]}
@@ -442,6 +464,26 @@ func TestCheckInvariantsCatchesBadOrder(t *testing.T) {
 				if o.Kind == OpNeigh {
 					out := append(append([]Op{}, ops[:i]...), ops[i+1:]...)
 					j := firstIndex(out, OpLinkUp)
+					return append(out[:j:j], append([]Op{o}, out[j:]...)...)
+				}
+			}
+			return ops
+		},
+		"route before link up": func(ops []Op) []Op {
+			for i, o := range ops {
+				if o.Kind == OpRoute {
+					out := append(append([]Op{}, ops[:i]...), ops[i+1:]...)
+					j := firstIndex(out, OpLinkUp)
+					return append(out[:j:j], append([]Op{o}, out[j:]...)...)
+				}
+			}
+			return ops
+		},
+		"rule before route": func(ops []Op) []Op {
+			for i, o := range ops {
+				if o.Kind == OpRule {
+					out := append(append([]Op{}, ops[:i]...), ops[i+1:]...)
+					j := firstIndex(out, OpRoute)
 					return append(out[:j:j], append([]Op{o}, out[j:]...)...)
 				}
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/netlabdev/netlab/internal/nsutil"
 	"github.com/netlabdev/netlab/internal/state"
 	"github.com/netlabdev/netlab/neighctl"
+	"github.com/netlabdev/netlab/routectl"
 	"github.com/netlabdev/netlab/topology"
 )
 
@@ -162,41 +163,24 @@ func newRunID() string {
 // declared key is never silently ignored. It returns an *EnvError.
 func CheckSupported(l *topology.Lab) error {
 	var found []string
-	const (
-		routing = "routes/rules come with routing support"
-		fw      = "firewall/shape/impair with firewall and traffic-control support"
-	)
-	why := map[string]bool{}
+	const fw = "firewall/shape/impair come with firewall and traffic-control support"
 	for _, name := range sortedNodeNames(l) {
-		n := l.Nodes[name]
-		if len(n.Routes) > 0 {
-			found, why[routing] = append(found, "nodes."+name+".routes"), true
-		}
-		if len(n.Rules) > 0 {
-			found, why[routing] = append(found, "nodes."+name+".rules"), true
-		}
-		if len(n.Firewall) > 0 {
-			found, why[fw] = append(found, "nodes."+name+".firewall"), true
+		if len(l.Nodes[name].Firewall) > 0 {
+			found = append(found, "nodes."+name+".firewall")
 		}
 	}
 	for i, ln := range l.Links {
 		if ln.Shape != nil {
-			found, why[fw] = append(found, fmt.Sprintf("links[%d].shape", i)), true
+			found = append(found, fmt.Sprintf("links[%d].shape", i))
 		}
 		if ln.Impair != nil {
-			found, why[fw] = append(found, fmt.Sprintf("links[%d].impair", i)), true
+			found = append(found, fmt.Sprintf("links[%d].impair", i))
 		}
 	}
 	if len(found) == 0 {
 		return nil
 	}
-	var reasons []string
-	for _, r := range []string{routing, fw} {
-		if why[r] {
-			reasons = append(reasons, r)
-		}
-	}
-	return envErrorf("this netlab cannot apply these keys yet (they validate, but `up` would ignore them, so it refuses): %s; %s", strings.Join(found, ", "), strings.Join(reasons, "; "))
+	return envErrorf("this netlab cannot apply these keys yet (they validate, but `up` would ignore them, so it refuses): %s; %s", strings.Join(found, ", "), fw)
 }
 
 // checkNotUp refuses a lab that is up (or was left by a crash), and
@@ -308,18 +292,30 @@ type nodeHandle struct {
 	nl *netlink.Handle
 	// neigh is opened on first use (static entries, warning read-backs).
 	neigh *neighctl.Conn
+	// route is opened on first use (routes and rules).
+	route *routectl.Conn
+}
+
+// routeConn returns the node's routectl connection, opening it once.
+func (h *nodeHandle) routeConn() (*routectl.Conn, error) {
+	return openOnce(&h.route, func() (*routectl.Conn, error) { return routectl.Open(h.ns) })
 }
 
 // neighConn returns the node's neighctl connection, opening it once.
 func (h *nodeHandle) neighConn() (*neighctl.Conn, error) {
-	if h.neigh == nil {
-		c, err := neighctl.Open(h.ns)
+	return openOnce(&h.neigh, func() (*neighctl.Conn, error) { return neighctl.Open(h.ns) })
+}
+
+// openOnce returns *c, setting it with open on first use.
+func openOnce[C any](c **C, open func() (*C, error)) (*C, error) {
+	if *c == nil {
+		x, err := open()
 		if err != nil {
 			return nil, err
 		}
-		h.neigh = c
+		*c = x
 	}
-	return h.neigh, nil
+	return *c, nil
 }
 
 type applier struct {
@@ -337,6 +333,9 @@ func (a *applier) close() {
 		if h.neigh != nil {
 			// Its socket would keep the namespace alive after a rollback.
 			_ = h.neigh.Close()
+		}
+		if h.route != nil {
+			_ = h.route.Close()
 		}
 		if h.nl != nil {
 			h.nl.Close()
@@ -366,6 +365,8 @@ func (a *applier) do(ctx context.Context, o Op) error {
 	switch o.Kind {
 	case OpNeigh:
 		return a.neigh(ctx, o)
+	case OpRoute, OpRule:
+		return a.routing(ctx, o)
 	case OpNetns:
 		return a.createNetns(o)
 	case OpSysctl:
@@ -559,6 +560,40 @@ func neighSpec(nb *topology.Neighbor) (neighctl.Spec, error) {
 		s.State = st
 	}
 	return s, nil
+}
+
+// routing adds one declared route or rule through routectl (a route
+// exclusively, as `ip route add`). Routes and rules die with their
+// namespace, so nothing is journaled.
+func (a *applier) routing(ctx context.Context, o Op) error {
+	var obj string
+	var add func(c *routectl.Conn) error
+	switch o.Kind {
+	case OpRoute:
+		obj = routeObject(o.Route, o.Index)
+		rt, err := routeSpec(o.Spec, o.Route)
+		if err != nil {
+			return opErr(o.Node, obj, "add", err)
+		}
+		add = func(c *routectl.Conn) error { return c.AddRoute(ctx, rt) }
+	default:
+		obj = ruleObject(o.Rule, o.Index)
+		ru, err := ruleSpec(o.Spec, o.Rule)
+		if err != nil {
+			return opErr(o.Node, obj, "add", err)
+		}
+		add = func(c *routectl.Conn) error { return c.AddRule(ctx, ru) }
+	}
+	c, err := a.nodes[o.Node].routeConn()
+	if err == nil {
+		// routectl names the route or rule again; keep only its reason.
+		if err = add(c); err != nil {
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner
+			}
+		}
+	}
+	return opErr(o.Node, obj, "add", err)
 }
 
 func (a *applier) veth(o Op) error {

@@ -35,6 +35,17 @@ func TableID(n *Node, t Value) (uint32, error) {
 	return 0, fmt.Errorf("unknown table %q (a number, main, local, default, or a name from this node's tables:)", s)
 }
 
+// TableName prints a table number as ip does: main, local or default for
+// the kernel's reserved tables, else the number.
+func TableName(id uint32) string {
+	for name, n := range reservedTables {
+		if n == id {
+			return name
+		}
+	}
+	return strconv.FormatUint(uint64(id), 10)
+}
+
 var tableNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
 // family returns 4 or 6.
@@ -78,21 +89,26 @@ func (v *validator) routingPass(n *RNode) {
 	}
 }
 
-// onSubnet reports whether addr lies in a prefix of the node's interfaces
-// (only dev's if dev is set).
-func onSubnet(n *RNode, addr netip.Addr, dev string) bool {
+// subnetIfaces returns the node's interfaces (only dev if dev is set) with a
+// prefix that holds addr as another host.
+func subnetIfaces(n *RNode, addr netip.Addr, dev string) []*RIface {
+	var out []*RIface
 	for _, i := range n.Ifaces {
 		if dev != "" && i.Name != dev {
 			continue
 		}
 		for _, a := range i.Addresses {
 			if a.Masked().Contains(addr) && a.Addr() != addr {
-				return true
+				out = append(out, i)
+				break
 			}
 		}
 	}
-	return false
+	return out
 }
+
+// downMsg explains why a route through an interface declared down fails.
+const downMsg = "the kernel refuses routes through a device that is not up"
 
 func (v *validator) checkRoute(rp string, n *RNode, r *Route) {
 	fam := 0
@@ -137,8 +153,8 @@ func (v *validator) checkRoute(rp string, n *RNode, r *Route) {
 	default:
 		v.errf(rp+".scope", "scope %q: want global, link, host, site or nowhere", r.Scope)
 	}
-	if r.Dev != "" && n.Iface(r.Dev) == nil {
-		v.errf(rp+".dev", "node %s has no interface %s", n.Name, r.Dev)
+	if r.Dev != "" {
+		v.checkRouteDev(rp+".dev", n, r.Dev)
 	}
 	if r.Src != "" {
 		a, err := netip.ParseAddr(r.Src)
@@ -146,8 +162,10 @@ func (v *validator) checkRoute(rp string, n *RNode, r *Route) {
 			v.errf(rp+".src", "src %q is not an IP address", r.Src)
 		} else {
 			note(rp+".src", a)
-			if !nodeHas(n, a) {
+			if i := nodeIfaceOf(n, a); i == nil {
 				v.errf(rp+".src", "src %s is not an address of node %s", a, n.Name)
+			} else if a.Is6() && i.DAD {
+				v.errf(rp+".src", "src %s is on %s, which has dad: true: the address stays tentative until duplicate address detection ends, and the kernel refuses a tentative src", a, i.Name)
 			}
 		}
 	}
@@ -167,8 +185,8 @@ func (v *validator) checkRoute(rp string, n *RNode, r *Route) {
 		if nh.Via == "" && nh.Dev == "" {
 			v.errf(np, "a nexthop needs via or dev")
 		}
-		if nh.Dev != "" && n.Iface(nh.Dev) == nil {
-			v.errf(np+".dev", "node %s has no interface %s", n.Name, nh.Dev)
+		if nh.Dev != "" {
+			v.checkRouteDev(np+".dev", n, nh.Dev)
 		}
 		if nh.Weight < 0 || nh.Weight > 256 {
 			v.errf(np+".weight", "weight %d out of range (1-256)", nh.Weight)
@@ -201,24 +219,46 @@ func (v *validator) checkNexthop(path string, n *RNode, via, dev string, onlink 
 		if dev == "" {
 			v.errf(path+".via", "link-local next hop %s needs dev", a)
 		}
-	case !onSubnet(n, a, dev):
-		where := "any declared subnet of node " + n.Name
-		if dev != "" {
-			where = "a declared subnet of " + n.Name + ":" + dev
+	default:
+		ifs := subnetIfaces(n, a, dev)
+		if len(ifs) == 0 {
+			where := "any declared subnet of node " + n.Name
+			if dev != "" {
+				where = "a declared subnet of " + n.Name + ":" + dev
+			}
+			v.errf(path+".via", "next hop %s is not on %s (add onlink: true if that is intended)", a, where)
+			return
 		}
-		v.errf(path+".via", "next hop %s is not on %s (add onlink: true if that is intended)", a, where)
+		for _, i := range ifs {
+			if i.Up {
+				return
+			}
+		}
+		v.errf(path+".via", "next hop %s is only on subnets of %s, declared state: down: %s", a, ifs[0].Name, downMsg)
 	}
 }
 
-func nodeHas(n *RNode, a netip.Addr) bool {
+// checkRouteDev checks a route's or next hop's dev: declared, and up.
+func (v *validator) checkRouteDev(path string, n *RNode, dev string) {
+	i := n.Iface(dev)
+	switch {
+	case i == nil:
+		v.errf(path, "node %s has no interface %s", n.Name, dev)
+	case !i.Up:
+		v.errf(path, "%s is declared state: down: %s", dev, downMsg)
+	}
+}
+
+// nodeIfaceOf returns the node's interface that carries address a, or nil.
+func nodeIfaceOf(n *RNode, a netip.Addr) *RIface {
 	for _, i := range n.Ifaces {
 		for _, p := range i.Addresses {
 			if p.Addr() == a {
-				return true
+				return i
 			}
 		}
 	}
-	return false
+	return nil
 }
 
 var fwmarkRE = regexp.MustCompile(`^(0x[0-9a-fA-F]+|[0-9]+)(/(0x[0-9a-fA-F]+|[0-9]+))?$`)

@@ -833,6 +833,41 @@ links:
 			},
 		},
 		{
+			// The kernel refuses a route through a device that is not up
+			// (ENETDOWN, or no connected route for the next hop), and an
+			// IPv6 src that is still tentative: found before up.
+			name: "routes through down interfaces, tentative src",
+			src: `name: t
+nodes:
+  h1:
+    interfaces:
+      eth0: {addresses: [192.0.2.1/24, 2001:db8::1/64]}
+      eth1: {addresses: [198.51.100.1/24, 2001:db8:1::1/64], state: down, dad: true}
+      eth2: {addresses: [198.51.100.129/25]}
+    routes:
+      - {to: 203.0.113.0/24, dev: eth1}
+      - {to: 203.0.113.0/25, via: 198.51.100.2}
+      - {to: 203.0.113.128/25, via: 198.51.100.130}
+      - to: 10.0.0.0/8
+        nexthops: [{via: 192.0.2.2}, {via: 198.51.100.3, dev: eth1}]
+      - {to: 2001:db8:9::/48, via: 2001:db8::2, src: 2001:db8:1::1}
+      - {to: 10.9.0.0/16, via: 198.51.100.2, dev: eth1, onlink: true}
+  h2: {}
+links:
+  - endpoints: [h1:eth0, h2:eth0]
+  - endpoints: [h1:eth1, h2:eth1]
+  - endpoints: [h1:eth2, h2:eth2]
+`,
+			wants: []want{
+				{"nodes.h1.routes[0].dev", "eth1 is declared state: down: the kernel refuses routes through a device that is not up", 9},
+				{"nodes.h1.routes[1].via", "next hop 198.51.100.2 is only on subnets of eth1, declared state: down", 10},
+				{"nodes.h1.routes[3].nexthops[1].dev", "eth1 is declared state: down", 13},
+				{"nodes.h1.routes[3].nexthops[1].via", "next hop 198.51.100.3 is only on subnets of eth1", 13},
+				{"nodes.h1.routes[4].src", "src 2001:db8:1::1 is on eth1, which has dad: true", 14},
+				{"nodes.h1.routes[5].dev", "eth1 is declared state: down", 15},
+			},
+		},
+		{
 			name: "tables",
 			src: `name: t
 nodes:
@@ -1626,6 +1661,11 @@ func TestTableID(t *testing.T) {
 		{"0", 0, "table 0"}, {"isp2", 0, `unknown table "isp2"`}, {"4294967296", 0, "unknown table"},
 	} {
 		got, err := TableID(n, tt.in)
+		if err == nil && tt.in != "isp1" {
+			if name := TableName(got); strings.TrimSpace(string(tt.in)) != name && !(tt.in == "" && name == "main") {
+				t.Errorf("TableName(%d) = %q, want %q", got, name, tt.in)
+			}
+		}
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("TableID(%q) = %d, %v; want error %q", tt.in, got, err, tt.err)

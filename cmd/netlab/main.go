@@ -90,8 +90,10 @@ func (a *app) rootCmd() *cobra.Command {
 		Use:   "netlab",
 		Short: "Build Linux network labs from namespaces through netlink, and tear them down",
 		Long: `netlab builds Linux network labs out of network namespaces through netlink:
-a YAML lab file declares nodes, veth links, bridges, addresses and sysctls;
-"netlab up" creates them, "netlab down" removes exactly what was made.
+a YAML lab file declares nodes, veth links, bridges, addresses, sysctls,
+static neighbours, routes and policy-routing rules; "netlab up" creates
+them, "netlab down" removes exactly what was made, "netlab route" shows a
+node's routes and asks its kernel which path a packet takes.
 
 Exit codes: 0 ok, 1 a check or operation failed, 2 usage or invalid input,
 3 the environment cannot run it (privileges, kernel features, lab already up).
@@ -115,7 +117,7 @@ Exit codes: 0 ok, 1 a check or operation failed, 2 usage or invalid input,
 	root.PersistentFlags().StringVar(&a.stateDir, "state-dir", envOr("NETLAB_STATE_DIR", "/run/netlab"), "runtime state directory (env NETLAB_STATE_DIR)")
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log each operation to stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(a.validateCmd(), a.upCmd(), a.downCmd(), a.statusCmd(), a.execCmd(), a.neighCmd())
+	root.AddCommand(a.validateCmd(), a.upCmd(), a.downCmd(), a.statusCmd(), a.execCmd(), a.neighCmd(), a.routeCmd())
 	return root
 }
 
@@ -246,7 +248,7 @@ func (a *app) upCmd() *cobra.Command {
 	var wait time.Duration
 	c := &cobra.Command{
 		Use:   "up <lab>",
-		Short: "Bring a lab up: namespaces, veth links, bridges, addresses, sysctls, static neighbours",
+		Short: "Bring a lab up: namespaces, veth links, bridges, addresses, sysctls, static neighbours, routes, rules",
 		Long: `Build a lab through netlink. Everything that can be checked (the file,
 privileges, kernel features, sysctl keys, name collisions, host-knob
 conflicts) is checked before anything is created; if a step fails midway,
