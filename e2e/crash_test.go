@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// chainLab is a chain of n nodes (n-1 veths, a /30 on every link) holding
+// one host knob.
+func chainLab(name string, n int, knob string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: %s\nhost:\n  sysctls: {net.ipv4.neigh.default.gc_interval: %s}\nnodes:\n", name, knob)
+	for i := range n {
+		fmt.Fprintf(&b, "  n%d:\n    interfaces:\n", i)
+		if i > 0 {
+			fmt.Fprintf(&b, "      w: {addresses: [10.%d.%d.2/30]}\n", (i-1)/250, (i-1)%250)
+		}
+		if i < n-1 {
+			fmt.Fprintf(&b, "      e: {addresses: [10.%d.%d.1/30]}\n", i/250, i%250)
+		}
+	}
+	b.WriteString("links:\n")
+	for i := range n - 1 {
+		fmt.Fprintf(&b, "  - endpoints: [n%d:e, n%d:w]\n", i, i+1)
+	}
+	return b.String()
+}
+
+// TestSIGKILLDuringUp kills `netlab up` of a 200-node lab with SIGKILL at
+// 20 moments spread over its whole run (from before the first namespace to
+// after the host knob), and checks each time that `netlab down` recovers
+// everything: no namespace, no state, no root-namespace link, the host knob
+// restored, and the lab can come up again. A kill frees the lab's flock, so
+// down never waits for a dead holder.
+func TestSIGKILLDuringUp(t *testing.T) {
+	requireRoot(t)
+	const nodes, kills = 200, 20
+	name := labName(t, "crash")
+	file := filepath.Join(t.TempDir(), name+".yaml")
+	knobBefore := readHostSysctl(t, gcInterval)
+	knob := "37"
+	if knobBefore == knob {
+		knob = "38"
+	}
+	if err := os.WriteFile(file, []byte(chainLab(name, nodes, knob)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cleanupDown(t, name) })
+	rootBefore := rootLinks(t)
+
+	// One full run measures how long up takes here.
+	start := time.Now()
+	mustNetlab(t, "up", "--wait", "0", file)
+	full := time.Since(start)
+	if got := readHostSysctl(t, gcInterval); got != knob {
+		t.Fatalf("host knob %s while up, want %s", got, knob)
+	}
+	mustNetlab(t, "down", name)
+	checkNothingOf(t, name)
+	t.Logf("a full up of %d nodes takes %s", nodes, full)
+
+	killedAfter := map[string]int{}
+	for i := range kills {
+		// Spread the kill points over [0, 1.1 x full]: the last ones land
+		// after up finished (a kill of a finished process is a no-op; down
+		// must still work).
+		at := time.Duration(float64(full) * 1.1 * float64(i) / float64(kills-1))
+		cmd := exec.Command(netlabBin, "up", "--wait", "0", file)
+		cmd.Env = cleanEnv()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(at)
+		_ = cmd.Process.Signal(syscall.SIGKILL) // our own child, by PID
+		err := cmd.Wait()
+		outcome := "finished"
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			outcome = "killed"
+		} else if err != nil {
+			t.Fatalf("kill point %d (%s): up failed on its own: %v", i, at, err)
+		}
+		killedAfter[outcome]++
+		nsBefore := countNetns(name)
+		r := netlab(t, "down", name)
+		if r.code != 0 {
+			t.Fatalf("kill point %d (%s, %s, %d namespaces): down failed:\n%s", i, at, outcome, nsBefore, r)
+		}
+		checkNothingOf(t, name)
+		if got := readHostSysctl(t, gcInterval); got != knobBefore {
+			t.Fatalf("kill point %d (%s, %s): host knob %s after down, want %s restored", i, at, outcome, got, knobBefore)
+		}
+		if t.Failed() {
+			t.Fatalf("kill point %d (%s, %s, %d namespaces before down) left something behind", i, at, outcome, nsBefore)
+		}
+		t.Logf("kill point %2d at %6s: %s with %3d namespaces; down recovered", i, at.Round(time.Millisecond), outcome, nsBefore)
+	}
+	if killedAfter["killed"] < kills/2 {
+		t.Errorf("only %d of %d kill points hit a running up (%v)", killedAfter["killed"], kills, killedAfter)
+	}
+	checkRootUntouched(t, rootBefore)
+	// And the lab still comes up cleanly.
+	mustNetlab(t, "up", "--wait", "0", file)
+	mustNetlab(t, "down", name)
+	checkNothingOf(t, name)
+}
+
+// countNetns counts the lab's named namespaces.
+func countNetns(lab string) int {
+	ents, _ := os.ReadDir(netnsDir)
+	n := 0
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), lab+"-") {
+			n++
+		}
+	}
+	return n
+}
