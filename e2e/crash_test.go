@@ -121,3 +121,47 @@ func countNetns(lab string) int {
 	}
 	return n
 }
+
+// TestSignalDuringUpRollsBack: SIGINT or SIGTERM during `up` rolls back
+// everything created so far and exits non-zero; no `down` is needed.
+func TestSignalDuringUpRollsBack(t *testing.T) {
+	requireRoot(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			name := labName(t, "sig"+strings.ToLower(strings.TrimPrefix(sig.String(), "SIG"))[:3])
+			file := filepath.Join(t.TempDir(), name+".yaml")
+			knobBefore := readHostSysctl(t, gcInterval)
+			if err := os.WriteFile(file, []byte(chainLab(name, 200, "39")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cleanupDown(t, name) })
+			cmd := exec.Command(netlabBin, "up", file)
+			cmd.Env = cleanEnv()
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Signal once the first namespaces exist (mid-build).
+			deadline := time.Now().Add(10 * time.Second)
+			for countNetns(name) < 20 {
+				if time.Now().After(deadline) {
+					t.Fatal("up created no namespaces within 10 s")
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			_ = cmd.Process.Signal(sig)
+			err := cmd.Wait()
+			if err == nil {
+				t.Fatalf("up exited 0 after %s:\n%s", sig, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "interrupted") {
+				t.Errorf("up's message does not say it was interrupted:\n%s", stderr.String())
+			}
+			checkNothingOf(t, name)
+			if got := readHostSysctl(t, gcInterval); got != knobBefore {
+				t.Errorf("host knob %s after the rollback, want %s", got, knobBefore)
+			}
+		})
+	}
+}
