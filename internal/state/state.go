@@ -295,3 +295,24 @@ func (s *Store) Labs() ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// Busy reports whether a live process holds the lab's lock (an `up` or
+// `down` in progress): it tries a non-blocking flock and lets go at once.
+func (s *Store) Busy(lab string) (bool, error) {
+	f, err := os.OpenFile(filepath.Join(s.Dir, ".locks", lab+".lock"), os.O_RDWR|unix.O_CLOEXEC, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("open lock of lab %s: %w", lab, err)
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lock of lab %s: %w", lab, err)
+	}
+	return false, unix.Flock(int(f.Fd()), unix.LOCK_UN)
+}
