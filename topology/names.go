@@ -82,3 +82,28 @@ func CheckIfName(name string) error {
 
 // Netns is the name of a node's network namespace.
 func Netns(lab, node string) string { return lab + "-" + node }
+
+// WithSuffix renames the lab to <name>-<suffix> (CI jobs that share a
+// machine give each run its own suffix, so their labs and namespaces never
+// collide), the resolved namespaces included; the result must still be a
+// valid lab name.
+func (l *Lab) WithSuffix(suffix string) error {
+	if suffix == "" {
+		return nil
+	}
+	if !labNameRE.MatchString(suffix) || strings.HasPrefix(suffix, "-") {
+		return fmt.Errorf("%w: suffix %q must match [a-z0-9][a-z0-9-]*", ErrBadName, suffix)
+	}
+	name := l.Name + "-" + suffix
+	if err := CheckLabName(name); err != nil {
+		return fmt.Errorf("lab %s with suffix %q: %w", l.Name, suffix, err)
+	}
+	l.Name = name
+	if t := l.topo; t != nil {
+		t.Name = name
+		for _, n := range t.Nodes {
+			n.Netns = Netns(name, n.Name)
+		}
+	}
+	return nil
+}

@@ -247,6 +247,7 @@ func exactArgs(n int) cobra.PositionalArgs {
 func (a *app) upCmd() *cobra.Command {
 	var dryRun, allowHost bool
 	var wait time.Duration
+	var suffix string
 	c := &cobra.Command{
 		Use:   "up <lab>",
 		Short: "Bring a lab up: namespaces, veth links, bridges, addresses, sysctls, static neighbours, routes, rules",
@@ -257,12 +258,17 @@ everything created so far is removed.
 
 Each node becomes a namespace <lab>-<node>, visible to "ip netns list", so
 "ip netns exec <lab>-<node> ..." works as well as "netlab exec".
---dry-run prints the plan as ip-like lines and needs no privileges.`,
+--dry-run prints the plan as ip-like lines and needs no privileges.
+--suffix S (or env NETLAB_SUFFIX) names the lab <name>-S, so parallel CI
+jobs on one machine never collide; later commands take that full name.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, warns, err := a.load(args[0], topology.ValidateOptions{AllowHostSysctl: allowHost})
 			a.printWarnings(warns)
 			if err != nil {
+				return err
+			}
+			if err := l.WithSuffix(suffix); err != nil {
 				return err
 			}
 			if dryRun {
@@ -308,6 +314,7 @@ Each node becomes a namespace <lab>-<node>, visible to "ip netns list", so
 		},
 	}
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan, create nothing")
+	c.Flags().StringVar(&suffix, "suffix", os.Getenv("NETLAB_SUFFIX"), "name the lab <name>-<suffix> (env NETLAB_SUFFIX): parallel CI jobs never collide")
 	c.Flags().DurationVar(&wait, "wait", lab.DefaultReadyTimeout, "wait up to this long for links (and STP-less bridges) to be operationally up before returning; 0 returns at once (the kernel's linkwatch can take about a second)")
 	c.Flags().BoolVar(&allowHost, "allow-host-sysctl", false, "allow host.sysctls beyond net.ipv{4,6}.neigh.default.* (they change the whole machine while the lab runs)")
 	return c
