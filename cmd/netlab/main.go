@@ -118,6 +118,7 @@ Exit codes: 0 ok, 1 a check or operation failed, 2 usage or invalid input,
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log each operation to stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(a.validateCmd(), a.upCmd(), a.downCmd(), a.statusCmd(), a.execCmd(), a.neighCmd(), a.routeCmd())
+	root.AddCommand(a.captureCmd())
 	root.AddCommand(a.cleanupCmd())
 	return root
 }
