@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -430,31 +428,8 @@ func (a *app) neighWatch(cmd *cobra.Command, args []string, f *neighFlags) error
 	// The watch holds the nodes' namespaces open, so they outlive `netlab
 	// down`: stop when the lab's state is gone instead of watching a
 	// namespace nobody can reach any more.
-	ctx, stopWatch := context.WithCancel(ctx)
-	var wentDown atomic.Bool
-	var lw sync.WaitGroup
-	lw.Add(1)
-	go func() {
-		defer lw.Done()
-		tick := time.NewTicker(500 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if up, err := lab.Exists(args[0], a.opts()); err == nil && !up {
-					wentDown.Store(true)
-					stopWatch()
-					return
-				}
-			}
-		}
-	}()
-	defer func() {
-		stopWatch()
-		lw.Wait()
-	}()
+	ctx, wentDown, stopWatch := stopWhenDown(ctx, args[0], a.opts())
+	defer stopWatch()
 	var stream *neighctl.Recorder
 	if a.output == "jsonl" {
 		stream, _ = neighctl.NewRecorder(a.stdout, neighctl.FormatJSONL)
@@ -483,7 +458,7 @@ func (a *app) neighWatch(cmd *cobra.Command, args []string, f *neighFlags) error
 	if a.output == "json" {
 		werr = errors.Join(werr, a.json(map[string]any{"lab": args[0], "records": all}))
 	}
-	if wentDown.Load() {
+	if wentDown() {
 		fmt.Fprintf(a.stderr, "lab %s went down: watch stopped\n", args[0])
 	}
 	summary := fmt.Sprintf("watched %d node(s): %d transition(s), %d gap(s)", len(targets), transitions, gaps)
