@@ -120,6 +120,7 @@ Exit codes: 0 ok, 1 a check or operation failed, 2 usage or invalid input,
 	root.AddCommand(a.validateCmd(), a.upCmd(), a.downCmd(), a.statusCmd(), a.execCmd(), a.neighCmd(), a.routeCmd())
 	root.AddCommand(a.captureCmd())
 	root.AddCommand(a.cleanupCmd())
+	root.AddCommand(a.pingCmd(), a.arpingCmd())
 	return root
 }
 
