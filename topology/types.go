@@ -157,10 +157,16 @@ type Neighbor struct {
 	Router bool   `yaml:"router,omitempty" json:"router,omitempty"`
 }
 
-// FirewallRule is one nftables rule in the node's netlab-owned table.
+// FirewallRule is one nftables rule in the node's netlab-owned table. Every
+// key but chain and action is a match; a rule without matches matches every
+// IPv4 and IPv6 packet of its chain (never ARP: ARP is not IP, so the inet
+// family's hooks do not see it).
 type FirewallRule struct {
-	Chain    string `yaml:"chain" json:"chain"`
-	Action   string `yaml:"action" json:"action"`
+	Chain  string `yaml:"chain" json:"chain"`
+	Action string `yaml:"action" json:"action"`
+	// Family limits the rule to ipv4 or ipv6 (default: both, or the one that
+	// proto icmp/icmpv6, src or dst imply).
+	Family   string `yaml:"family,omitempty" json:"family,omitempty"`
 	Proto    string `yaml:"proto,omitempty" json:"proto,omitempty"`
 	ICMPType string `yaml:"icmp_type,omitempty" json:"icmp_type,omitempty"`
 	Src      string `yaml:"src,omitempty" json:"src,omitempty"`

@@ -78,9 +78,13 @@ func (v *validator) run() {
 		v.neighborsPass(n)
 		v.firewallPass("nodes."+n.Name+".firewall", n, n.Spec.Firewall)
 	}
+	resolved := map[int]*RLink{}
+	for _, rl := range v.topo.Links {
+		resolved[rl.Index] = rl
+	}
 	for i, ln := range l.Links {
 		if ln != nil {
-			v.trafficControlPass(fmt.Sprintf("links[%d]", i), ln)
+			v.trafficControlPass(fmt.Sprintf("links[%d]", i), ln, resolved[i])
 		}
 	}
 	v.scenarioPass()
