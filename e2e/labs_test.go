@@ -9,10 +9,12 @@ import (
 	"testing"
 )
 
-// TestLabs brings up every lab in labs/ that this netlab accepts and checks
-// the kernel's state through netlink and through ip -j, reachability with
-// netlab exec, status, and down; a lab that declares keys this netlab does
-// not apply yet must be refused with exit 3 before anything is created.
+// TestLabs brings up every lab in labs/ and checks the kernel's state
+// through netlink and through ip -j (tc and nft for shaped links and
+// firewall rules), reachability with netlab exec (a ping the lab's
+// firewall blocks must fail), status, and down; a lab that declares keys
+// this kernel cannot apply (impair without netem) must be refused with
+// exit 3 before anything is created.
 func TestLabs(t *testing.T) {
 	requireRoot(t)
 	files, err := filepath.Glob(filepath.Join(repoRoot, "labs", "*.yaml"))
@@ -94,17 +96,35 @@ func testLabUpDown(t *testing.T, file, short, base string, repl ...string) {
 	checkSysctls(t, e)
 	checkStatus(t, e, hs, l.File)
 	checkRootUntouched(t, before)
+	hasFirewall := slices.ContainsFunc(e.Nodes, func(n *expNode) bool { return len(n.Firewall) > 0 })
+	if hasFirewall {
+		requireNft(t)
+		checkFirewall(t, e)
+	}
+	checkShapes(t, e)
 
 	// Every addressed node reaches every other node's addresses on its
 	// segment, IPv4 and IPv6, through netlab exec.
-	pings := 0
+	// A ping the lab's firewall rules block must get no answer.
+	pings, blocked := 0, 0
 	for _, seg := range e.segments() {
 		for _, from := range seg {
 			for _, to := range seg {
-				if from.Node == to.Node {
+				if from.Node == to.Node || from.Addr.Is4() != to.Addr.Is4() {
+					continue
+				}
+				pass, known := e.pingPasses(from, to)
+				if !known {
 					continue
 				}
 				pings++
+				if !pass {
+					blocked++
+					if r := netlab(t, "exec", l.Name, from.Node, "--", "ping", "-c1", "-W1", to.Addr.String()); r.code == 0 {
+						t.Errorf("%s (%s:%s) reaches %s (%s:%s) across firewall rules that block it:\n%s", from.Node, from.Node, from.Iface, to.Addr, to.Node, to.Iface, r)
+					}
+					continue
+				}
 				if r := netlab(t, "exec", l.Name, from.Node, "--", "ping", "-c1", "-W2", to.Addr.String()); r.code != 0 {
 					t.Errorf("%s (%s:%s) cannot reach %s (%s:%s):\n%s", from.Node, from.Node, from.Iface, to.Addr, to.Node, to.Iface, r)
 				}
@@ -122,6 +142,10 @@ func testLabUpDown(t *testing.T, file, short, base string, repl ...string) {
 		}
 	case "veth-pair":
 		checkVethPairWire(t, l, hs)
+	case "local-drop":
+		if pings != 4 || blocked != 2 { // IPv4 and IPv6 both ways; IPv4 blocked both ways
+			t.Errorf("local-drop: %d pings derived, %d of them blocked; want 4, 2", pings, blocked)
+		}
 	}
 
 	// Down: nothing left, anywhere.
@@ -133,6 +157,9 @@ func testLabUpDown(t *testing.T, file, short, base string, repl ...string) {
 	}
 	checkNothingOf(t, l.Name)
 	checkHeldEmpty(t, hs)
+	if hasFirewall {
+		checkFirewallGone(t, hs)
+	}
 	checkRootUntouched(t, before)
 	for p, old := range hostBefore {
 		if got := readHostSysctl(t, p); got != old {
@@ -208,8 +235,8 @@ type downJSON struct {
 	} `json:"restored"`
 }
 
-// testRefusedLab: a lab declaring keys this netlab cannot apply
-// (contract.yaml: its firewall) is refused with exit 3,
+// testRefusedLab: a lab declaring keys this kernel cannot apply (impair
+// without netem: TestImpair) is refused with exit 3,
 // naming each refused key, and nothing is created: no namespace, no state,
 // no host knob touched.
 func testRefusedLab(t *testing.T, file, short string) {

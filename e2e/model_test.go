@@ -53,7 +53,23 @@ type specNode struct {
 	Tables     map[string]uint32     `yaml:"tables"`
 	Rules      []*specRule           `yaml:"rules"`
 	Neighbors  []*specNeigh          `yaml:"neighbors"`
-	Firewall   []any                 `yaml:"firewall"`
+	Firewall   []*specFW             `yaml:"firewall"`
+}
+
+// specFW is one firewall rule (DESIGN.md "Firewall rules", plus family);
+// firewall_test.go decides from it what a ping may cross.
+type specFW struct {
+	Chain    string `yaml:"chain"`
+	Action   string `yaml:"action"`
+	Family   string `yaml:"family"`
+	Proto    string `yaml:"proto"`
+	ICMPType string `yaml:"icmp_type"`
+	Src      string `yaml:"src"`
+	Dst      string `yaml:"dst"`
+	IIF      string `yaml:"iif"`
+	OIF      string `yaml:"oif"`
+	Sport    int    `yaml:"sport"`
+	Dport    int    `yaml:"dport"`
 }
 
 type specNeigh struct {
@@ -113,8 +129,12 @@ type specIface struct {
 type specLink struct {
 	Endpoints []string `yaml:"endpoints"`
 	MTU       int      `yaml:"mtu"`
-	Shape     any      `yaml:"shape"`
-	Impair    any      `yaml:"impair"`
+	Shape     *struct {
+		Rate    string `yaml:"rate"`
+		Burst   string `yaml:"burst"`
+		Latency string `yaml:"latency"`
+	} `yaml:"shape"`
+	Impair any `yaml:"impair"`
 }
 
 func parseSpec(b []byte) (*specLab, error) {
@@ -162,6 +182,10 @@ type expNode struct {
 	// Routes and Rules are the declared ones, in file order (route_test.go).
 	Routes []expRoute
 	Rules  []expRule
+	// Kind is host, router or bridge; Firewall the declared rules, in file
+	// order (firewall_test.go).
+	Kind     string
+	Firewall []*specFW
 }
 
 // expNeigh is one static neighbour entry as the kernel must hold it: state
@@ -188,9 +212,11 @@ func (n *expNode) iface(name string) *expIface {
 type expLab struct {
 	Name  string
 	Nodes []*expNode // by name
-	// Refused lists the declared keys this netlab refuses to apply
-	// (firewall, shape, impair) as lab paths.
+	// Refused lists the declared keys this kernel cannot apply (impair
+	// without netem), as lab paths: up must refuse the lab with exit 3.
 	Refused []string
+	// Shapes are the shaped links (tc_test.go).
+	Shapes []expShape
 	// HostSysctls maps a /proc/sys-relative path to the declared value.
 	HostSysctls map[string]string
 }
@@ -264,9 +290,7 @@ func expect(s *specLab) *expLab {
 		for k, v := range sn.Sysctls {
 			n.Sysctls[sysctlPath(k)] = strings.TrimSpace(string(v))
 		}
-		if len(sn.Firewall) > 0 {
-			e.Refused = append(e.Refused, "nodes."+name+".firewall")
-		}
+		n.Kind, n.Firewall = sn.Kind, sn.Firewall
 		n.Routes, n.Rules = expectRouting(sn)
 		for _, sb := range sn.Neighbors {
 			if sb == nil {
@@ -289,14 +313,14 @@ func expect(s *specLab) *expLab {
 	}
 	// Links: one veth pair each.
 	for i, l := range s.Links {
-		if l.Shape != nil {
-			e.Refused = append(e.Refused, fmt.Sprintf("links[%d].shape", i))
-		}
-		if l.Impair != nil {
+		if l.Impair != nil && !kernelHasNetem() {
 			e.Refused = append(e.Refused, fmt.Sprintf("links[%d].impair", i))
 		}
 		if len(l.Endpoints) != 2 {
 			continue
+		}
+		if l.Shape != nil {
+			e.Shapes = append(e.Shapes, expectShape(i, l))
 		}
 		var ends [2][2]string
 		for j, ep := range l.Endpoints {

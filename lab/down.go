@@ -8,9 +8,12 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/netlabdev/netlab/firewall"
 	"github.com/netlabdev/netlab/internal/hostknob"
 	"github.com/netlabdev/netlab/internal/nsutil"
 	"github.com/netlabdev/netlab/internal/state"
@@ -179,8 +182,27 @@ func removeNetns(lab, name string, journaled bool) (removed bool, skip string, e
 			}
 		}
 	}
+	if err := deleteFirewall(ns); err != nil {
+		return false, "", fmt.Errorf("namespace %s: %w", name, err)
+	}
 	if err := nsutil.DeleteNamed(name); err != nil {
 		return false, "", err
 	}
 	return true, "", nil
+}
+
+// deleteFirewall removes netlab's nftables tables, for the same reason as
+// the links. A kernel without nftables has none to remove.
+func deleteFirewall(ns netns.NsHandle) error {
+	c, err := firewall.Open(ns)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Delete(ctx); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EPROTONOSUPPORT) {
+		return err
+	}
+	return nil
 }

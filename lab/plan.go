@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/netlabdev/netlab/firewall"
 	"github.com/netlabdev/netlab/topology"
 )
 
@@ -36,6 +37,14 @@ const (
 	// no route, while a rule already in place (prohibit, oif, ...) could
 	// make the kernel's gateway check of a later route fail.
 	OpRule
+	// OpQdisc sets a link end's root qdisc (the link's shape: tbf, or its
+	// impairment: netem), on both ends of the link, before any interface
+	// goes up, so the link never carries a frame unshaped.
+	OpQdisc
+	// OpFirewall creates a node's netlab nftables table with its base
+	// chains (FW nil) or adds one declared rule (FW), after the routes and
+	// rules and before the host knobs.
+	OpFirewall
 )
 
 // Op is one ordered plan step. It is data: Apply interprets it, String
@@ -62,6 +71,13 @@ type Op struct {
 	Route *topology.Route
 	Rule  *topology.Rule
 	Spec  *topology.Node
+	// Qdisc is an OpQdisc's root qdisc, shared by the link's two ends.
+	Qdisc *Qdisc
+	// Table is an OpFirewall's table; FW its rule (nil: create the table),
+	// FWErr a conversion error (none for a validated lab).
+	Table firewall.Table
+	FW    *firewall.Rule
+	FWErr error
 }
 
 // Plan is a lab's ordered operations.
@@ -129,6 +145,11 @@ func NewPlan(t *topology.Topo) *Plan {
 			}
 		}
 	}
+	// 5c. link shaping and impairment: the root qdisc of both ends, before
+	// any interface goes up.
+	for _, l := range t.Links {
+		p.Ops = append(p.Ops, qdiscOps(t, l)...)
+	}
 	// 6. addresses.
 	for _, n := range t.Nodes {
 		for _, i := range n.Ifaces {
@@ -167,6 +188,10 @@ func NewPlan(t *topology.Topo) *Plan {
 		for i, r := range n.Spec.Rules {
 			add(Op{Kind: OpRule, Node: n.Name, Netns: n.Netns, Rule: r, Index: i, Spec: n.Spec})
 		}
+	}
+	// 9b. firewall tables and rules: they die with their namespace.
+	for _, n := range t.Nodes {
+		p.Ops = append(p.Ops, firewallOps(n)...)
 	}
 	// 10. host knobs last: a lab that fails earlier never touches the host.
 	for _, s := range t.HostSysctls {
@@ -254,6 +279,10 @@ func (o Op) String() string {
 		return routeLine(o.Netns, o.Spec, o.Route)
 	case OpRule:
 		return ruleLine(o.Netns, o.Spec, o.Rule)
+	case OpQdisc:
+		return qdiscLine(o)
+	case OpFirewall:
+		return firewallLine(o)
 	case OpHostSysctl:
 		return fmt.Sprintf("sysctl -w %s=%s  # host knob: old value kept in the ledger, restored by the last lab that holds it", o.Sysctl.Key, o.Sysctl.Value)
 	}

@@ -209,6 +209,37 @@ func checkInvariants(t testing.TB, p *Plan) {
 			if !ok || c > i {
 				t.Errorf("%q before %s:%s is created", o, o.Node, o.Iface.Name)
 			}
+		case OpQdisc:
+			// A link's qdisc goes on each end once the veth exists and
+			// before the end goes up (the link never carries a frame
+			// unshaped).
+			c, ok := created[ifOf(o)]
+			if !ok || c > i || o.Qdisc == nil || o.Link == nil {
+				t.Errorf("qdisc %q before %s:%s is created", o, o.Node, o.Iface.Name)
+			}
+			if u, ok := upAt[ifOf(o)]; ok && u < i {
+				t.Errorf("qdisc %q after the interface went up", o)
+			}
+		case OpFirewall:
+			// Firewall rules come after the routing (so a rule can never
+			// disturb the kernel's checks of the bring-up) and before the
+			// host knobs; a table before its rules.
+			for _, k := range []OpKind{OpLinkUp, OpNeigh, OpRoute, OpRule} {
+				if l, ok := last[k]; ok && i < l {
+					t.Errorf("firewall %q before %q", o, p.Ops[l])
+				}
+			}
+			if o.FW != nil {
+				tableAt := -1
+				for j, x := range p.Ops[:i] {
+					if x.Kind == OpFirewall && x.FW == nil && x.Node == o.Node && x.Table == o.Table {
+						tableAt = j
+					}
+				}
+				if tableAt < 0 {
+					t.Errorf("firewall rule %q before its table", o)
+				}
+			}
 		case OpHostSysctl:
 			if o.Node != "" || o.Netns != "" {
 				t.Errorf("host sysctl op %q names a node", o)
@@ -348,13 +379,18 @@ nodes:
   h2:
     interfaces:
       eth0: {addresses: [2001:db8:2::2/64]}
+    firewall:
+      - {chain: input, action: drop, proto: tcp, dport: 9}
+      - {chain: output, action: reject, family: ipv6}
   h3: {}
 links:
   - endpoints: [r1:eth1, sw:p1]
   - endpoints: [h1:eth0, sw:p2]
     mtu: 9000
   - endpoints: [r1:eth2, h2:eth0]
+    shape: {rate: 10mbit, burst: 32kb, latency: 20ms}
   - endpoints: [h1:eth1, h3:eth1]
+    impair: {delay: 10ms, jitter: 1ms, loss: 0.5%}
   - endpoints: [h1:eth2, h3:eth2]
   - endpoints: [r1:eth0.5, h1:eth3]
 `
@@ -484,6 +520,32 @@ func TestCheckInvariantsCatchesBadOrder(t *testing.T) {
 				if o.Kind == OpRule {
 					out := append(append([]Op{}, ops[:i]...), ops[i+1:]...)
 					j := firstIndex(out, OpRoute)
+					return append(out[:j:j], append([]Op{o}, out[j:]...)...)
+				}
+			}
+			return ops
+		},
+		"firewall before route": func(ops []Op) []Op {
+			for i, o := range ops {
+				if o.Kind == OpFirewall {
+					out := append(append([]Op{}, ops[:i]...), ops[i+1:]...)
+					j := firstIndex(out, OpRoute)
+					return append(out[:j:j], append([]Op{o}, out[j:]...)...)
+				}
+			}
+			return ops
+		},
+		"firewall rule before its table": func(ops []Op) []Op {
+			i := firstIndex(ops, OpFirewall)
+			out := append([]Op{}, ops...)
+			out[i], out[i+1] = out[i+1], out[i]
+			return out
+		},
+		"qdisc after link up": func(ops []Op) []Op {
+			for i, o := range ops {
+				if o.Kind == OpQdisc {
+					out := append(append([]Op{}, ops[:i]...), ops[i+1:]...)
+					j := firstIndex(out, OpNeigh)
 					return append(out[:j:j], append([]Op{o}, out[j:]...)...)
 				}
 			}

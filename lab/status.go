@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -16,19 +15,11 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/netlabdev/netlab/firewall"
 	"github.com/netlabdev/netlab/internal/hostknob"
 	"github.com/netlabdev/netlab/internal/nsutil"
 	"github.com/netlabdev/netlab/topology"
 )
-
-func sortedNodeNames(l *topology.Lab) []string {
-	out := make([]string, 0, len(l.Nodes))
-	for n := range l.Nodes {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
 
 // Summary is one running lab in a listing.
 type Summary struct {
@@ -74,7 +65,10 @@ type NodeStatus struct {
 	Name       string        `json:"name"`
 	Namespace  string        `json:"namespace"`
 	Interfaces []IfaceStatus `json:"interfaces"`
-	Error      string        `json:"error,omitempty"`
+	// Firewall is the rules of netlab's nftables tables in the node, with
+	// their counters (empty without rules).
+	Firewall []firewall.Entry `json:"firewall"`
+	Error    string           `json:"error,omitempty"`
 }
 
 // IfaceStatus is one interface.
@@ -119,8 +113,14 @@ func Status(ctx context.Context, name string, opts Options) (*LabStatus, error) 
 	for _, ns := range snap.Namespaces {
 		n := NodeStatus{Name: ns.Node, Namespace: ns.Name, Interfaces: []IfaceStatus{}}
 		ifs, err := nodeIfaces(ns.Name, Marker(name, snap.RunID))
+		if err == nil {
+			n.Firewall, err = nodeFirewall(ctx, ns.Name)
+		}
 		if err != nil {
 			n.Error = err.Error()
+		}
+		if n.Firewall == nil {
+			n.Firewall = []firewall.Entry{}
 		}
 		for _, i := range ifs {
 			i.Peer = peers[ns.Node+":"+i.Name]
@@ -183,6 +183,25 @@ func nodeIfaces(nsName, marker string) ([]IfaceStatus, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// nodeFirewall lists the rules of netlab's tables in a node (its marker was
+// checked by nodeIfaces).
+func nodeFirewall(ctx context.Context, nsName string) ([]firewall.Entry, error) {
+	ns, err := nsutil.Open(nsName)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	c, err := firewall.Open(ns)
+	if errors.Is(err, unix.EPROTONOSUPPORT) {
+		return nil, nil // a kernel without nftables: no rules
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.List(ctx)
 }
 
 // Exec runs argv inside a running lab's node with stdio passed through and

@@ -20,6 +20,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/netlabdev/netlab/firewall"
 	"github.com/netlabdev/netlab/internal/hostknob"
 	"github.com/netlabdev/netlab/internal/nsutil"
 	"github.com/netlabdev/netlab/internal/state"
@@ -78,9 +79,6 @@ func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
 	if err := CheckPrivileges(CapNetAdmin, CapSysAdmin); err != nil {
 		return nil, err
 	}
-	if err := CheckSupported(l); err != nil {
-		return nil, err
-	}
 	store := opts.store()
 	lock, err := store.Lock(t.Name)
 	if err != nil {
@@ -92,7 +90,7 @@ func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
 		return nil, err
 	}
 	plan := NewPlan(t)
-	if err := preflight(l, plan); err != nil {
+	if err := preflight(ctx, l, plan); err != nil {
 		return nil, err
 	}
 	ledger := opts.ledger()
@@ -159,30 +157,6 @@ func newRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// CheckSupported refuses lab keys whose apply comes with later work: a
-// declared key is never silently ignored. It returns an *EnvError.
-func CheckSupported(l *topology.Lab) error {
-	var found []string
-	const fw = "firewall/shape/impair come with firewall and traffic-control support"
-	for _, name := range sortedNodeNames(l) {
-		if len(l.Nodes[name].Firewall) > 0 {
-			found = append(found, "nodes."+name+".firewall")
-		}
-	}
-	for i, ln := range l.Links {
-		if ln.Shape != nil {
-			found = append(found, fmt.Sprintf("links[%d].shape", i))
-		}
-		if ln.Impair != nil {
-			found = append(found, fmt.Sprintf("links[%d].impair", i))
-		}
-	}
-	if len(found) == 0 {
-		return nil
-	}
-	return envErrorf("this netlab cannot apply these keys yet (they validate, but `up` would ignore them, so it refuses): %s; %s", strings.Join(found, ", "), fw)
-}
-
 // checkNotUp refuses a lab that is up (or was left by a crash), and
 // namespace names that already exist.
 func checkNotUp(store *state.Store, t *topology.Topo) error {
@@ -213,9 +187,11 @@ func checkNotUp(store *state.Store, t *topology.Topo) error {
 }
 
 // preflight checks the kernel, in a throwaway namespace that vanishes with
-// its thread: the link kinds the lab needs, and that every sysctl key exists
-// in a child namespace (per-interface keys are checked on lo's directory).
-func preflight(l *topology.Lab, p *Plan) error {
+// its thread: the link kinds the lab needs, that every sysctl key exists
+// in a child namespace (per-interface keys are checked on lo's directory),
+// the qdiscs of shaped and impaired links and every node's firewall rules
+// (probeFeatures).
+func preflight(ctx context.Context, l *topology.Lab, p *Plan) error {
 	t := p.Topo
 	needBridge := false
 	for _, n := range t.Nodes {
@@ -264,12 +240,16 @@ func preflight(l *topology.Lab, p *Plan) error {
 				missing = append(missing, miss{from, fmt.Sprintf("sysctl %s does not exist in a node's namespace on this kernel (no /proc/sys/%s)", o.Sysctl.Key, probe)})
 			}
 		}
+		feature = probeFeatures(ctx, h, p)
 		return nil
 	})
 	if err != nil {
 		return &EnvError{Err: fmt.Errorf("preflight in a throwaway namespace: %w", err)}
 	}
 	if feature != nil {
+		if IsEnv(feature) {
+			return feature
+		}
 		return &EnvError{Err: feature}
 	}
 	for _, s := range t.HostSysctls {
@@ -294,6 +274,13 @@ type nodeHandle struct {
 	neigh *neighctl.Conn
 	// route is opened on first use (routes and rules).
 	route *routectl.Conn
+	// fw is opened on first use (firewall tables and rules).
+	fw *firewall.Conn
+}
+
+// firewallConn returns the node's firewall connection, opening it once.
+func (h *nodeHandle) firewallConn() (*firewall.Conn, error) {
+	return openOnce(&h.fw, func() (*firewall.Conn, error) { return firewall.Open(h.ns) })
 }
 
 // routeConn returns the node's routectl connection, opening it once.
@@ -337,6 +324,9 @@ func (a *applier) close() {
 		if h.route != nil {
 			_ = h.route.Close()
 		}
+		if h.fw != nil {
+			_ = h.fw.Close()
+		}
 		if h.nl != nil {
 			h.nl.Close()
 		}
@@ -367,6 +357,10 @@ func (a *applier) do(ctx context.Context, o Op) error {
 		return a.neigh(ctx, o)
 	case OpRoute, OpRule:
 		return a.routing(ctx, o)
+	case OpFirewall:
+		return a.firewall(ctx, o)
+	case OpQdisc:
+		return a.setQdisc(o)
 	case OpNetns:
 		return a.createNetns(o)
 	case OpSysctl:

@@ -252,7 +252,7 @@ func (a *app) upCmd() *cobra.Command {
 	var suffix string
 	c := &cobra.Command{
 		Use:   "up <lab>",
-		Short: "Bring a lab up: namespaces, veth links, bridges, addresses, sysctls, static neighbours, routes, rules",
+		Short: "Bring a lab up: namespaces, veth links, bridges, addresses, sysctls, static neighbours, routes, rules, link shaping, firewall rules",
 		Long: `Build a lab through netlink. Everything that can be checked (the file,
 privileges, kernel features, sysctl keys, name collisions, host-knob
 conflicts) is checked before anything is created; if a step fails midway,
@@ -283,13 +283,14 @@ jobs on one machine never collide; later commands take that full name.`,
 					if err := a.json(map[string]any{"lab": l.Name, "ops": lines}); err != nil {
 						return err
 					}
-					return lab.CheckSupported(l)
+					return lab.CheckFeatures(cmd.Context(), l)
 				}
 				if _, err := io.WriteString(a.stdout, p.String()); err != nil {
 					return err
 				}
-				// Predict up faithfully: it would refuse keys it cannot apply.
-				return lab.CheckSupported(l)
+				// Predict up faithfully: it refuses a lab whose qdiscs or
+				// firewall rules this kernel lacks (exit 3).
+				return lab.CheckFeatures(cmd.Context(), l)
 			}
 			if len(l.Scenario) > 0 {
 				fmt.Fprintf(a.stderr, "note: the lab's scenario (%d steps) is validated but not run by up\n", len(l.Scenario))
@@ -374,7 +375,7 @@ lab held. A second down succeeds and says there was nothing to do.`,
 func (a *app) statusCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status [<lab>]",
-		Short: "List running labs, or show one lab's nodes and interfaces",
+		Short: "List running labs, or show one lab's nodes, interfaces and firewall rules",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return &usageError{fmt.Errorf("status takes at most one lab name")}
@@ -432,12 +433,36 @@ func (a *app) statusCmd() *cobra.Command {
 			if err := tw.flush(); err != nil {
 				return err
 			}
+			if err := a.printFirewall(st); err != nil {
+				return err
+			}
 			for _, k := range st.HostKnobs {
 				fmt.Fprintf(a.stdout, "host sysctl %s = %s (was %s; held by %s)\n", strings.ReplaceAll(k.Path, "/", "."), k.Value, k.Original, strings.Join(k.Holders, ", "))
 			}
 			return nil
 		},
 	}
+}
+
+// printFirewall lists the nodes' firewall rules (nothing when no node has
+// any): the nft rule as the kernel holds it, its counters, and the lab
+// path it came from.
+func (a *app) printFirewall(st *lab.LabStatus) error {
+	n := 0
+	for _, nd := range st.Nodes {
+		n += len(nd.Firewall)
+	}
+	if n == 0 {
+		return nil
+	}
+	fmt.Fprintln(a.stdout)
+	tw := newTable(a.stdout, "NODE", "TABLE", "CHAIN", "RULE", "PACKETS", "BYTES", "FROM")
+	for _, nd := range st.Nodes {
+		for _, e := range nd.Firewall {
+			tw.row(nd.Name, e.Table, e.Chain, e.Text, fmt.Sprint(e.Packets), fmt.Sprint(e.Bytes), e.Comment)
+		}
+	}
+	return tw.flush()
 }
 
 func printErr(w io.Writer, err error, code int) int {
