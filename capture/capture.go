@@ -313,7 +313,7 @@ func (s *socket) loop(rec *recorder, snaplen int) error {
 		case errors.Is(err, unix.ENETDOWN):
 			// The interface went down (or was down at bind). The kernel
 			// resumes delivery when it comes up again, unless it is gone.
-			if !s.exists() {
+			if s.deleted() {
 				return fmt.Errorf("interface %s (index %d) was deleted: %w", s.dev, s.ifindex, err)
 			}
 			continue
@@ -365,6 +365,49 @@ func (s *socket) recv(p, oob []byte, idle func()) (n, oobn int, pkttype uint8, e
 		return 0, 0, 0, rerr
 	}
 	return n, oobn, pkttype, err
+}
+
+// deleted tells a deleted interface from one that only went down. Deleting
+// an interface first takes it down (the socket gets ENETDOWN, and the kernel
+// stops delivering) and unregisters it a moment later, with no second
+// error: so look for the unregistration for a while before deciding it was
+// only a flap (the same rtnl-held call does both, so a while is plenty).
+func (s *socket) deleted() bool {
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if !s.exists() || s.boundIndex() != s.ifindex {
+			return true
+		}
+		if s.isUp() || time.Now().After(deadline) {
+			return false // up again: it was a flap
+		}
+	}
+}
+
+// boundIndex is the interface index the socket is bound to now: the kernel
+// sets it to -1 when that interface is unregistered.
+func (s *socket) boundIndex() int {
+	idx := s.ifindex
+	_ = s.rc.Control(func(fd uintptr) {
+		if sa, err := unix.Getsockname(int(fd)); err == nil {
+			if ll, ok := sa.(*unix.SockaddrLinklayer); ok {
+				idx = ll.Ifindex
+			}
+		}
+	})
+	return idx
+}
+
+// isUp reports whether the bound interface is administratively up.
+func (s *socket) isUp() bool {
+	ifr, err := unix.NewIfreq(s.dev)
+	if err != nil {
+		return false
+	}
+	var ierr error
+	if cerr := s.rc.Control(func(fd uintptr) { ierr = unix.IoctlIfreq(int(fd), unix.SIOCGIFFLAGS, ifr) }); cerr != nil || ierr != nil {
+		return false
+	}
+	return ifr.Uint16()&unix.IFF_UP != 0
 }
 
 // exists reports whether the bound interface still exists.
