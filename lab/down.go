@@ -99,8 +99,17 @@ func teardown(store *state.Store, ledger *hostknob.Ledger, lab string, lock *sta
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	// Which namespaces outlive their name because another process holds
+	// them: only those need their links (and firewall tables) deleted one
+	// by one; the others die with the name, and the kernel removes their
+	// links in one batch (one veth delete costs an RCU barrier: ~25 ms).
+	held, herr := nsutil.HeldByOthers()
+	if herr != nil {
+		log.Warn("cannot tell which namespaces other processes hold; deleting every link explicitly", "err", herr)
+		held = nil
+	}
 	for _, n := range names {
-		removed, skip, err := removeNetns(lab, n, known[n])
+		removed, skip, err := removeNetns(lab, n, known[n], held)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -134,8 +143,9 @@ func teardown(store *state.Store, ledger *hostknob.Ledger, lab string, lock *sta
 
 // removeNetns deletes one namespace if it carries this lab's marker. journaled
 // says netlab recorded the intent to create it (so a leftover empty mount
-// point is ours too).
-func removeNetns(lab, name string, journaled bool) (removed bool, skip string, err error) {
+// point is ours too). held lists the namespaces other processes hold (nil:
+// unknown, treat every one as held).
+func removeNetns(lab, name string, journaled bool, held map[uint64]bool) (removed bool, skip string, err error) {
 	mounted, err := nsutil.IsMounted(name)
 	if err != nil {
 		return false, "", fmt.Errorf("namespace %s: %w", name, err)
@@ -168,8 +178,16 @@ func removeNetns(lab, name string, journaled bool) (removed bool, skip string, e
 	if !strings.HasPrefix(alias, MarkerPrefix+lab+":") {
 		return false, fmt.Sprintf("no netlab marker for lab %s (lo alias %q); not netlab's, left alone", lab, alias), nil
 	}
-	// Delete the lab's links explicitly so they go even if some process
-	// still holds the namespace open.
+	ino, err := nsutil.NetnsInode(name)
+	if err != nil {
+		return false, "", err
+	}
+	if held != nil && !held[ino] {
+		// Nobody else holds it: it dies with its name, links and all.
+		return true, "", nsutil.DeleteNamed(name)
+	}
+	// Delete the lab's links explicitly so they go even though another
+	// process still holds the namespace open.
 	links, err := h.LinkList()
 	if err != nil {
 		return false, "", fmt.Errorf("namespace %s: list links: %w", name, err)

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -366,4 +367,91 @@ func Unnamed() (netns.NsHandle, error) {
 		return netns.None(), fmt.Errorf("new namespace: %w", r.err)
 	}
 	return r.h, nil
+}
+
+// NetnsInode returns the inode that identifies the named namespace.
+func NetnsInode(name string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(Path(name), &st); err != nil {
+		return 0, fmt.Errorf("namespace %s: %w", name, err)
+	}
+	return st.Ino, nil
+}
+
+// HeldByOthers returns the inodes of the network namespaces that other
+// processes hold: as the namespace of one of their threads, as an open file
+// descriptor, or as a second nsfs mount (in this mount namespace) besides
+// its one name. A namespace nobody else holds dies with its name, and the
+// kernel then removes its links in one batch; one somebody holds outlives
+// it. (A socket created in a namespace also keeps it alive and is not
+// visible here.)
+func HeldByOthers() (map[uint64]bool, error) {
+	out := map[uint64]bool{}
+	self := os.Getpid()
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("read /proc: %w", err)
+	}
+	// Namespace files all live on nsfs: an fd or a task's ns link whose
+	// target is on that device and has a namespace's inode holds it. (A
+	// readlink would not do: an fd opened through /run/netns/NAME reads
+	// back as that path.)
+	var self0 unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &self0); err != nil {
+		return nil, fmt.Errorf("stat /proc/self/ns/net: %w", err)
+	}
+	nsfs := self0.Dev
+	note := func(p string) {
+		var st unix.Stat_t
+		if unix.Stat(p, &st) == nil && st.Dev == nsfs {
+			out[st.Ino] = true
+		}
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		base := filepath.Join("/proc", p.Name())
+		tasks, _ := os.ReadDir(filepath.Join(base, "task"))
+		for _, t := range tasks {
+			note(filepath.Join(base, "task", t.Name(), "ns", "net"))
+		}
+		fds, _ := os.ReadDir(filepath.Join(base, "fd"))
+		for _, fd := range fds {
+			note(filepath.Join(base, "fd", fd.Name()))
+		}
+	}
+	netRef := func(root string) (uint64, bool) {
+		rest, ok := strings.CutPrefix(root, "net:[")
+		if !ok || !strings.HasSuffix(rest, "]") {
+			return 0, false
+		}
+		ino, err := strconv.ParseUint(strings.TrimSuffix(rest, "]"), 10, 64)
+		return ino, err == nil
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	mounts := map[uint64]map[string]bool{}
+	for _, line := range strings.Split(string(mi), "\n") {
+		// id parent major:minor root mountpoint options ... - fstype ...
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		if ino, ok := netRef(f[3]); ok {
+			if mounts[ino] == nil {
+				mounts[ino] = map[string]bool{}
+			}
+			mounts[ino][f[4]] = true
+		}
+	}
+	for ino, at := range mounts {
+		if len(at) > 1 { // mounted somewhere besides its own name
+			out[ino] = true
+		}
+	}
+	return out, nil
 }

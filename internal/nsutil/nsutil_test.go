@@ -143,3 +143,65 @@ func TestThrowaway(t *testing.T) {
 		t.Fatalf("%s from the throwaway namespace is visible here", name)
 	}
 }
+
+// TestHeldByOthers: a named namespace nobody else uses is not held; a child
+// process living in it holds it (its thread's namespace), and so does a
+// child holding an fd opened through /run/netns; both stop holding it when
+// they exit. Our own fds never count.
+func TestHeldByOthers(t *testing.T) {
+	roottest.Need(t)
+	name := fmt.Sprintf("nsutil-held-%d", os.Getpid())
+	ns, err := CreateNamed(name, func(*netlink.Handle) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close(); _ = DeleteNamed(name) })
+	ino, err := NetnsInode(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := func() bool {
+		t.Helper()
+		h, err := HeldByOthers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h[ino]
+	}
+	if held() {
+		t.Fatal("held before anybody uses it (our own fd must not count)")
+	}
+	// A process inside the namespace.
+	inside := exec.Command("sleep", "30")
+	if err := Start(ns, inside); err != nil {
+		t.Fatal(err)
+	}
+	if !held() {
+		t.Error("a process living in the namespace does not hold it")
+	}
+	_ = inside.Process.Kill()
+	_ = inside.Wait()
+	if held() {
+		t.Error("still held after the process exited")
+	}
+	// A process outside holding an fd opened through the name (its readlink
+	// shows the path, not net:[inode]).
+	f, err := os.Open(Path(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("sleep", "30")
+	holder.ExtraFiles = []*os.File{f}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if !held() {
+		t.Error("a process holding an fd to the namespace does not hold it")
+	}
+	_ = holder.Process.Kill()
+	_ = holder.Wait()
+	if held() {
+		t.Error("still held after the fd holder exited")
+	}
+}
