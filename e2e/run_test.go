@@ -1,0 +1,252 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// runReport is the part of report.json the tests read.
+type runReport struct {
+	Lab    string `json:"lab"`
+	RunID  string `json:"run_id"`
+	Kernel string `json:"kernel"`
+	Passed bool   `json:"passed"`
+	Steps  []struct {
+		Name    string `json:"name"`
+		Kind    string `json:"kind"`
+		Verdict string `json:"verdict"`
+		Message string `json:"message"`
+	} `json:"steps"`
+	Params []struct {
+		Node            string `json:"node"`
+		Dev             string `json:"dev"`
+		Family          string `json:"family"`
+		ReachableTimeMS int64  `json:"reachable_time_ms"`
+	} `json:"neigh_params"`
+}
+
+type junitDoc struct {
+	XMLName  xml.Name `xml:"testsuite"`
+	Name     string   `xml:"name,attr"`
+	Tests    int      `xml:"tests,attr"`
+	Failures int      `xml:"failures,attr"`
+	Skipped  int      `xml:"skipped,attr"`
+	Cases    []struct {
+		Name    string `xml:"name,attr"`
+		Failure *struct {
+			Message string `xml:"message,attr"`
+		} `xml:"failure"`
+	} `xml:"testcase"`
+}
+
+func readRunFiles(t *testing.T, dir string) (runReport, junitDoc) {
+	t.Helper()
+	var rep runReport
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	var ju junitDoc
+	x, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(x, &ju); err != nil {
+		t.Fatalf("junit.xml: %v", err)
+	}
+	for _, f := range []string{"timeline.jsonl", "timeline.csv"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	return rep, ju
+}
+
+// TestRunARPAging runs labs/arp-aging.yaml through `netlab run --out`: it
+// passes, tears the lab down, and writes a report, a JUnit file and a
+// timeline in which h1's entry for h2 goes REACHABLE -> STALE. Not parallel:
+// neighbour timing.
+func TestRunARPAging(t *testing.T) {
+	requireRoot(t)
+	l := newLab(t, "labs/arp-aging.yaml", "run")
+	out := filepath.Join(t.TempDir(), "results")
+	r := netlab(t, "run", l.File, "--out", out)
+	if r.code != 0 {
+		t.Fatalf("want exit 0: %s", r)
+	}
+	if !regexp.MustCompile(`(?m)^PASS  [0-9]+\.[0-9]{3}s  STALE once reachable_time`).MatchString(r.stdout) {
+		t.Errorf("no PASS line for the wait step:\n%s", r.stdout)
+	}
+	if n := countNetns(l.Name); n != 0 {
+		t.Errorf("%d namespaces left after run", n)
+	}
+	rep, ju := readRunFiles(t, out)
+	if rep.Lab != l.Name || !rep.Passed || rep.Kernel == "" || rep.RunID == "" || len(rep.Steps) != 6 {
+		t.Errorf("report: %+v", rep)
+	}
+	for _, s := range rep.Steps {
+		if s.Verdict != "PASS" {
+			t.Errorf("step %q: %s %s", s.Name, s.Verdict, s.Message)
+		}
+	}
+	found := false
+	for _, p := range rep.Params {
+		if p.Node == "h1" && p.Dev == "eth0" && p.Family == "inet" {
+			found = true
+			if p.ReachableTimeMS < 2000 || p.ReachableTimeMS >= 6000 {
+				t.Errorf("h1 eth0 reachable_time %d ms outside [2000, 6000)", p.ReachableTimeMS)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no neigh_params for h1 eth0: %+v", rep.Params)
+	}
+	if ju.Name != l.Name || ju.Tests != 6 || ju.Failures != 0 || len(ju.Cases) != 6 {
+		t.Errorf("junit: %+v", ju)
+	}
+	f, err := os.Open(filepath.Join(out, "timeline.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var states []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var rec struct {
+			Kind, Node, IP, Old, New string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("timeline.jsonl: %v", err)
+		}
+		if rec.Kind == "transition" && rec.Node == "h1" && rec.IP == "192.0.2.2" {
+			states = append(states, rec.Old+"->"+rec.New)
+		}
+	}
+	if !strings.Contains(strings.Join(states, " "), "REACHABLE->STALE") {
+		t.Errorf("h1's timeline for 192.0.2.2 has no REACHABLE->STALE: %v", states)
+	}
+}
+
+// TestRunWrongExpectation: a copy of the lab with one wrong expectation
+// exits 1, names the expectation and the observation, skips the rest, and
+// still tears the lab down and writes the files.
+func TestRunWrongExpectation(t *testing.T) {
+	requireRoot(t)
+	l := newLab(t, "labs/arp-aging.yaml", "runbad",
+		"{node: h1, neighbor: 192.0.2.2, state: REACHABLE, lladdr", "{node: h1, neighbor: 192.0.2.2, state: DELAY, lladdr")
+	out := t.TempDir()
+	r := netlab(t, "run", l.File, "--out", out)
+	if r.code != 1 {
+		t.Fatalf("want exit 1: %s", r)
+	}
+	for _, want := range []string{"FAIL  ", "confirmed by h2's ARP reply", "state DELAY", "observed REACHABLE", "SKIPPED  -  well past gc_stale_time"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if n := countNetns(l.Name); n != 0 {
+		t.Errorf("%d namespaces left after a failed run", n)
+	}
+	rep, ju := readRunFiles(t, out)
+	if rep.Passed || len(rep.Steps) != 6 || rep.Steps[2].Verdict != "FAIL" || rep.Steps[3].Verdict != "SKIPPED" {
+		t.Errorf("report: %+v", rep)
+	}
+	if ju.Failures != 1 || ju.Skipped != 3 || ju.Cases[2].Failure == nil || !strings.Contains(ju.Cases[2].Failure.Message, "observed REACHABLE") {
+		t.Errorf("junit: %+v", ju)
+	}
+}
+
+// TestRunInvalid: an invalid scenario exits 2 before anything is created
+// (no namespace, no state, no output directory).
+func TestRunInvalid(t *testing.T) {
+	requireRoot(t)
+	l := newLab(t, "labs/arp-aging.yaml", "runinv", "    sleep: 10s", "    sleep: 10s\n    ping: {from: h1, to: 192.0.2.2}")
+	out := filepath.Join(t.TempDir(), "never")
+	r := netlab(t, "run", l.File, "--out", out)
+	if r.code != 2 {
+		t.Fatalf("want exit 2: %s", r)
+	}
+	if !strings.Contains(r.stderr, "exactly one action") {
+		t.Errorf("stderr does not name the problem: %s", r)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("output directory created: %v", err)
+	}
+	checkNothingOf(t, l.Name)
+}
+
+// TestRunKeepReuse: --keep leaves the lab up; --reuse runs against it and
+// leaves it up; down removes it.
+func TestRunKeepReuse(t *testing.T) {
+	requireRoot(t)
+	l := newLab(t, "labs/local-drop.yaml", "runkeep")
+	r := netlab(t, "run", "--keep", l.File)
+	if r.code != 0 {
+		t.Fatalf("want exit 0: %s", r)
+	}
+	if countNetns(l.Name) == 0 {
+		t.Fatalf("--keep: lab is not up: %s", r)
+	}
+	mustNetlab(t, "status", l.Name)
+	r = netlab(t, "run", "--reuse", l.File)
+	if r.code != 0 || !strings.Contains(r.stderr, "reusing") {
+		t.Fatalf("--reuse: %s", r)
+	}
+	if countNetns(l.Name) == 0 {
+		t.Fatalf("--reuse took the lab down: %s", r)
+	}
+	mustNetlab(t, "down", l.Name)
+}
+
+// TestRunLabs runs every lab in labs/ that has a scenario through
+// `netlab run`; each must pass. One at a time (neighbour timing, host
+// knobs).
+func TestRunLabs(t *testing.T) {
+	requireRoot(t)
+	files, err := filepath.Glob(filepath.Join(repoRoot, "labs", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := regexp.MustCompile(`[^a-z0-9]`)
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte("\nscenario:")) {
+			continue
+		}
+		n++
+		base := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		s := short.ReplaceAllString(base, "")
+		if len(s) > 12 {
+			s = s[:12]
+		}
+		t.Run(base, func(t *testing.T) {
+			l := newLab(t, f, "r"+s)
+			out := t.TempDir()
+			r := netlab(t, "run", l.File, "--out", out)
+			if r.code != 0 {
+				t.Fatalf("want exit 0: %s", r)
+			}
+			rep, _ := readRunFiles(t, out)
+			if !rep.Passed {
+				t.Errorf("report says not passed: %+v", rep)
+			}
+		})
+	}
+	if n < 3 {
+		t.Errorf("only %d labs with a scenario found", n)
+	}
+}
