@@ -89,6 +89,11 @@ func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
 	if err := checkNotUp(store, t); err != nil {
 		return nil, err
 	}
+	// Named namespaces must be visible outside this process's mount
+	// namespace, or the lab would vanish with it.
+	if err := nsutil.CheckRunDir(); err != nil {
+		return nil, &EnvError{Err: err}
+	}
 	plan := NewPlan(t)
 	if err := preflight(ctx, l, plan); err != nil {
 		return nil, err

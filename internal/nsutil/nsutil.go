@@ -123,6 +123,67 @@ func ensureRunDir() error {
 	return nil
 }
 
+// CheckRunDir prepares RunDir as `ip netns add` does (see ensureRunDir) and
+// then checks that a namespace mounted there is seen outside this process:
+// when this process runs in a mount namespace of its own (unshare -m, a
+// container that shares the host's pid namespace), its RunDir mount must be
+// a peer of the one in the mount namespace of pid 1. Otherwise a named
+// namespace would exist only in this mount namespace: invisible to `ip
+// netns` elsewhere and gone, with the lab, when the last process in it
+// exits. When pid 1's mounts cannot be read the check passes.
+func CheckRunDir() error {
+	if err := ensureRunDir(); err != nil {
+		return err
+	}
+	mine, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	theirs, err := os.ReadFile("/proc/1/mountinfo")
+	if err != nil {
+		return nil
+	}
+	id, group := topMount(string(mine), RunDir)
+	id1, group1 := topMount(string(theirs), RunDir)
+	// A mount belongs to one mount namespace: the same mount ID means the
+	// same namespace as pid 1.
+	if id != "" && id == id1 {
+		return nil
+	}
+	if group != "" && group == group1 {
+		return nil
+	}
+	why := "private or a slave"
+	if group != "" {
+		why = "shared, but not with pid 1's (" + group + ")"
+	}
+	return fmt.Errorf("%s does not propagate to the mount namespace of pid 1: this netlab runs in a mount namespace of its own where %s is %s, so namespaces created here would be invisible to `ip netns` outside it and would vanish when it ends; run netlab in the host's mount namespace, or unshare one that keeps shared propagation (unshare -m --propagation unchanged)",
+		RunDir, RunDir, why)
+}
+
+// topMount returns the mount ID and the shared peer group ("shared:N", or
+// "" when not shared) of the mount on top of dir in a mountinfo text, or
+// "", "" when dir is not a mount point there.
+func topMount(mountinfo, dir string) (id, group string) {
+	for _, line := range strings.Split(mountinfo, "\n") {
+		// id parent major:minor root mountpoint options [optional...] - ...
+		f := strings.Fields(line)
+		if len(f) < 7 || f[4] != dir {
+			continue
+		}
+		id, group = f[0], ""
+		for _, o := range f[6:] {
+			if o == "-" {
+				break
+			}
+			if strings.HasPrefix(o, "shared:") {
+				group = o
+			}
+		}
+	}
+	return id, group
+}
+
 // ErrExists means a namespace of that name already exists.
 var ErrExists = errors.New("namespace already exists")
 
