@@ -250,3 +250,39 @@ func TestRunLabs(t *testing.T) {
 		t.Errorf("only %d labs with a scenario found", n)
 	}
 }
+
+// TestRunSteps runs every kind of step (e2e/testdata/run-steps.yaml):
+// capture, ping (success, failure, loss), fdb, route, tcp, sysctl, neigh,
+// firewall, link down/up (addresses re-applied), exec, arping. Then a copy
+// whose route expectation is wrong fails naming both sides.
+func TestRunSteps(t *testing.T) {
+	requireRoot(t)
+	l := newLab(t, "e2e/testdata/run-steps.yaml", "runsteps")
+	out := t.TempDir()
+	r := netlab(t, "run", l.File, "--out", out)
+	if r.code != 0 {
+		t.Fatalf("want exit 0: %s", r)
+	}
+	if fi, err := os.Stat(filepath.Join(out, "capture-1-h2-eth0.pcap")); err != nil || fi.Size() <= 24 {
+		t.Errorf("capture file: %v %v", fi, err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"output": "hello\n"`) {
+		t.Errorf("exec output not in report.json")
+	}
+
+	bad := newLab(t, "e2e/testdata/run-steps.yaml", "runsteps2",
+		"{node: h1, route: {to: 192.0.2.2}, dev: eth0, type: unicast}", "{node: h1, route: {to: 192.0.2.2}, via: 192.0.2.254}")
+	r = netlab(t, "run", bad.File)
+	if r.code != 1 {
+		t.Fatalf("want exit 1: %s", r)
+	}
+	for _, want := range []string{"expected h1 route to 192.0.2.2 via 192.0.2.254; observed 192.0.2.2 dev eth0"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}

@@ -76,6 +76,9 @@ func (r *runner) step(ctx, capCtx context.Context, i int, s *topology.Step, res 
 		err = errors.New("step has no action")
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted: %w", err)
+		}
 		errorf(res, err)
 	}
 }
