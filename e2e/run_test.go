@@ -149,7 +149,7 @@ func TestRunWrongExpectation(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("want exit 1: %s", r)
 	}
-	for _, want := range []string{"FAIL  ", "confirmed by h2's ARP reply", "state DELAY", "observed REACHABLE", "SKIPPED  -  well past gc_stale_time"} {
+	for _, want := range []string{"FAIL  ", "confirmed by h2's ARP reply", "state DELAY", "observed REACHABLE", "timeline of the entry:", "192.0.2.2 ABSENT -> REACHABLE", "SKIPPED  -  well past gc_stale_time"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 		}

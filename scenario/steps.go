@@ -286,6 +286,14 @@ func (r *runner) cond(ctx context.Context, c *topology.Condition, wait bool, res
 			}
 			failf(res, "%s", msg)
 			if ip.IsValid() {
+				// Let the watch record what the check just saw (events
+				// arrive, and polls run, asynchronously).
+				settle := time.NewTimer(2 * neighctl.DefaultInterval)
+				select {
+				case <-settle.C:
+				case <-ctx.Done():
+					settle.Stop()
+				}
 				res.Timeline = r.entryTimeline(c.Node, ip)
 			}
 			return nil
