@@ -19,10 +19,12 @@ type runReport struct {
 	Kernel string `json:"kernel"`
 	Passed bool   `json:"passed"`
 	Steps  []struct {
-		Name    string `json:"name"`
-		Kind    string `json:"kind"`
-		Verdict string `json:"verdict"`
-		Message string `json:"message"`
+		Name       string `json:"name"`
+		Kind       string `json:"kind"`
+		Verdict    string `json:"verdict"`
+		Message    string `json:"message"`
+		StartMS    int64  `json:"start_ms"`
+		DurationMS int64  `json:"duration_ms"`
 	} `json:"steps"`
 	Params []struct {
 		Node            string `json:"node"`
@@ -244,6 +246,9 @@ func TestRunLabs(t *testing.T) {
 			if !rep.Passed {
 				t.Errorf("report says not passed: %+v", rep)
 			}
+			if base == "arp-aging-tcp" {
+				checkNoStaleDuringFlow(t, out, rep)
+			}
 		})
 	}
 	if n < 3 {
@@ -284,5 +289,45 @@ func TestRunSteps(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 		}
+	}
+}
+
+// checkNoStaleDuringFlow: in labs/arp-aging-tcp.yaml, h1's entry for h2
+// does not leave REACHABLE while the TCP step runs, and goes STALE after it.
+func checkNoStaleDuringFlow(t *testing.T, out string, rep runReport) {
+	t.Helper()
+	var flowEnd int64 = -1
+	for _, s := range rep.Steps {
+		if s.Kind == "tcp" {
+			flowEnd = s.StartMS + s.DurationMS
+		}
+	}
+	if flowEnd < 6000 {
+		t.Fatalf("no TCP step of at least 6 s in the report: %+v", rep.Steps)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "timeline.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	staleAfter := false
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec struct {
+			Kind, Node, IP, Old, New string
+			TMS                      int64 `json:"t_ms"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("timeline.jsonl: %v", err)
+		}
+		if rec.Kind != "transition" || rec.Node != "h1" || rec.IP != "192.0.2.2" || rec.Old == "ABSENT" {
+			continue
+		}
+		if rec.TMS < flowEnd {
+			t.Errorf("h1 192.0.2.2 %s -> %s at %d ms, during the flow (it ended at %d ms)", rec.Old, rec.New, rec.TMS, flowEnd)
+		} else if rec.New == "STALE" {
+			staleAfter = true
+		}
+	}
+	if !staleAfter {
+		t.Errorf("h1 192.0.2.2 never went STALE after the flow")
 	}
 }
