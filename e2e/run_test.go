@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -329,5 +330,69 @@ func checkNoStaleDuringFlow(t *testing.T, out string, rep runReport) {
 	}
 	if !staleAfter {
 		t.Errorf("h1 192.0.2.2 never went STALE after the flow")
+	}
+}
+
+// TestRunRepeat: `--repeat 5` on the ARP aging lab (its 10 s sleep cut to
+// 1 s) runs it five times from scratch and reports REACHABLE durations of
+// h1's entry inside the kernel's window [base/2, 3*base/2) = [2 s, 6 s),
+// plus the timers' lateness.
+func TestRunRepeat(t *testing.T) {
+	requireRoot(t)
+	l := newLab(t, "labs/arp-aging.yaml", "runrep", "    sleep: 10s", "    sleep: 1s")
+	out := t.TempDir()
+	r := netlab(t, "run", "--repeat", "5", "--out", out, l.File)
+	if r.code != 0 {
+		t.Fatalf("want exit 0: %s", r)
+	}
+	if !strings.Contains(r.stdout, "5 run(s), 0 failed") || !strings.Contains(r.stdout, "h1 eth0 192.0.2.2 reachable: n=5") {
+		t.Errorf("no statistics line:\n%s", r.stdout)
+	}
+	var stats struct {
+		Runs      int `json:"runs"`
+		Intervals []struct {
+			Entry struct {
+				Node, Dev, IP string
+			} `json:"entry"`
+			Interval    string  `json:"interval"`
+			Count       int     `json:"count"`
+			Samples     []int64 `json:"samples_ms"`
+			WindowMinMS int64   `json:"window_min_ms"`
+			WindowMaxMS int64   `json:"window_max_ms"`
+		} `json:"intervals"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "stats.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &stats); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, iv := range stats.Intervals {
+		if iv.Entry.Node != "h1" || iv.Entry.IP != "192.0.2.2" || iv.Interval != "reachable" {
+			continue
+		}
+		found = true
+		if iv.Count != 5 || iv.WindowMinMS != 2000 || iv.WindowMaxMS != 6000 {
+			t.Errorf("interval: %+v", iv)
+		}
+		for _, d := range iv.Samples {
+			// KERNEL-NOTES: timers fire up to ~256 ms late.
+			if d < iv.WindowMinMS || d >= iv.WindowMaxMS+400 {
+				t.Errorf("REACHABLE for %d ms: outside [%d, %d) + 400 ms", d, iv.WindowMinMS, iv.WindowMaxMS)
+			}
+		}
+	}
+	if !found || stats.Runs != 5 {
+		t.Errorf("stats.json: %s", b)
+	}
+	for i := 1; i <= 5; i++ {
+		if _, err := os.Stat(filepath.Join(out, "run-"+strconv.Itoa(i), "report.json")); err != nil {
+			t.Error(err)
+		}
+	}
+	if n := countNetns(l.Name); n != 0 {
+		t.Errorf("%d namespaces left", n)
 	}
 }

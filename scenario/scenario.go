@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -127,6 +128,8 @@ type Report struct {
 	TimelineError   string `json:"timeline_error,omitempty"`
 
 	Duration time.Duration `json:"-"`
+	// Timeline is the run's neighbour timeline (also in timeline.jsonl).
+	Timeline []neighctl.Record `json:"-"`
 }
 
 // runner is one run's state.
@@ -263,6 +266,7 @@ func Run(ctx context.Context, topo *topology.Topo, o Options) (rep *Report, err 
 	rep.DurationMS = rep.Duration.Milliseconds()
 	r.mu.Lock()
 	rep.TimelineRecords = len(r.timeline)
+	rep.Timeline = slices.Clone(r.timeline)
 	r.mu.Unlock()
 	if werr != nil {
 		rep.TimelineError = werr.Error()
