@@ -67,7 +67,7 @@ func readRunFiles(t *testing.T, dir string) (runReport, junitDoc) {
 	if err := xml.Unmarshal(x, &ju); err != nil {
 		t.Fatalf("junit.xml: %v", err)
 	}
-	for _, f := range []string{"timeline.jsonl", "timeline.csv"} {
+	for _, f := range []string{"timeline.jsonl", "timeline.csv", "timeline.svg"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
@@ -386,6 +386,9 @@ func TestRunRepeat(t *testing.T) {
 	}
 	if !found || stats.Runs != 5 {
 		t.Errorf("stats.json: %s", b)
+	}
+	if hs, _ := filepath.Glob(filepath.Join(out, "hist-*-reachable.svg")); len(hs) == 0 {
+		t.Errorf("no histogram of the REACHABLE durations in %s", out)
 	}
 	for i := 1; i <= 5; i++ {
 		if _, err := os.Stat(filepath.Join(out, "run-"+strconv.Itoa(i), "report.json")); err != nil {

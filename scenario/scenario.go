@@ -273,7 +273,8 @@ func Run(ctx context.Context, topo *topology.Topo, o Options) (rep *Report, err 
 	}
 	rep.tally()
 	if o.Out != "" {
-		return rep, errors.Join(recErr, rep.WriteFiles(o.Out))
+		perr := PlotTimeline(filepath.Join(o.Out, TimelinePlotFile), "neighbour states: lab "+topo.Name, rep.Timeline, time.Since(r.t0).Milliseconds())
+		return rep, errors.Join(recErr, perr, rep.WriteFiles(o.Out))
 	}
 	return rep, recErr
 }

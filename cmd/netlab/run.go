@@ -136,7 +136,7 @@ func (a *app) runOnce(ctx context.Context, l *topology.Lab, out string, keep, re
 		fmt.Fprintf(a.stdout, "%s: %d passed, %d failed, %d errors, %d skipped in %v\n", verdictWord(rep.Passed), rep.Tests-rep.Failures-rep.Errors-rep.Skipped, rep.Failures, rep.Errors, rep.Skipped, rep.Duration.Round(time.Millisecond))
 	}
 	if out != "" {
-		fmt.Fprintf(a.stderr, "results in %s (report.json, junit.xml, timeline.jsonl, timeline.csv; %d timeline records)\n", out, rep.TimelineRecords)
+		fmt.Fprintf(a.stderr, "results in %s (report.json, junit.xml, timeline.jsonl, timeline.csv, timeline.svg; %d timeline records)\n", out, rep.TimelineRecords)
 	}
 	return rep, nil
 }
@@ -175,6 +175,11 @@ func (a *app) runRepeat(ctx context.Context, l *topology.Lab, f runFlags) error 
 		}
 		if err := os.WriteFile(filepath.Join(f.out, "stats.json"), append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("stats: %w", err)
+		}
+		for i, s := range sums {
+			if err := scenario.PlotHistogram(filepath.Join(f.out, fmt.Sprintf("hist-%d-%s.svg", i+1, s.Interval)), s); err != nil {
+				return err
+			}
 		}
 	}
 	if a.output == "json" {
