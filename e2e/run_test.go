@@ -5,12 +5,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // runReport is the part of report.json the tests read.
@@ -397,5 +401,51 @@ func TestRunRepeat(t *testing.T) {
 	}
 	if n := countNetns(l.Name); n != 0 {
 		t.Errorf("%d namespaces left", n)
+	}
+}
+
+// TestRunSIGINT: SIGINT during a step ends the run: the step is an ERROR
+// that says it was interrupted, the rest are SKIPPED, the lab is torn down
+// and the files are written; exit 1.
+func TestRunSIGINT(t *testing.T) {
+	requireRoot(t)
+	l := newLab(t, "labs/arp-aging.yaml", "runint")
+	out := t.TempDir()
+	cmd := exec.Command(netlabBin, "run", "--out", out, l.File)
+	cmd.Env = cleanEnv()
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt during the 10 s sleep (step 5), after the wait (step 4).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(out, "timeline.jsonl"))
+		if strings.Contains(string(b), `"old":"REACHABLE","new":"STALE"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("h1's entry never went STALE:\n%s\n%s", stdout.String(), stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("want exit 1 after SIGINT, got %v:\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	if !regexp.MustCompile(`(?m)^ERROR  [0-9.]+s  well past gc_stale_time\n\s+interrupted`).MatchString(stdout.String()) ||
+		!strings.Contains(stdout.String(), "SKIPPED  -  still STALE") {
+		t.Errorf("stdout:\n%s", stdout.String())
+	}
+	checkNothingOf(t, l.Name)
+	rep, _ := readRunFiles(t, out)
+	if rep.Passed || len(rep.Steps) != 6 || rep.Steps[4].Verdict != "ERROR" {
+		t.Errorf("report: %+v", rep)
 	}
 }
