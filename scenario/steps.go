@@ -513,8 +513,10 @@ func (r *runner) neighStep(ctx context.Context, n *topology.NeighStep, res *Step
 	case "set":
 		err = c.Set(ctx, sp)
 	case "del":
+		sp = neighctl.Spec{IP: sp.IP, Dev: sp.Dev, Proxy: sp.Proxy}
 		err = c.Del(ctx, sp)
 	case "use":
+		sp = neighctl.Spec{IP: sp.IP, Dev: sp.Dev}
 		err = c.Use(ctx, sp)
 	default:
 		return fmt.Errorf("neigh action %q", n.Action)
