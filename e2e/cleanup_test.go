@@ -118,6 +118,20 @@ func TestCleanup(t *testing.T) {
 	if len(links) != 3 { // lo, e, w
 		t.Errorf("foreign namespace %s: %d links after cleanup, want 3 (lo, e, w)", foreign, len(links))
 	}
+	// --all would remove the healthy lab too, and still never the foreign
+	// namespace (dry run: other labs on this machine are not ours to remove).
+	var all cleanupJSON
+	decodeJSON(t, "cleanup --all --dry-run", mustNetlab(t, "cleanup", "--all", "--dry-run", "-o", "json").stdout, &all)
+	if _, action, _, _ := all.find(healthy); action != "remove" {
+		t.Errorf("cleanup --all --dry-run: healthy lab %s: action %q, want remove", healthy, action)
+	}
+	for _, l := range all.Labs {
+		for _, ns := range l.Namespaces {
+			if ns == foreign {
+				t.Errorf("cleanup --all --dry-run lists the foreign namespace %s under lab %s", foreign, l.Lab)
+			}
+		}
+	}
 	// Naming a healthy lab removes it.
 	mustNetlab(t, "cleanup", healthy)
 	checkNothingOf(t, healthy)
