@@ -3,7 +3,6 @@ package neighctl
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"syscall"
 	"time"
 
@@ -19,90 +18,50 @@ import (
 // Its methods are safe for concurrent use. Close it when done: an open
 // netlink socket keeps its namespace alive.
 type Conn struct {
-	ns netns.NsHandle // our own dup, closed by Close
-	h  *netlink.Handle
-
-	mu     sync.Mutex // guards req, seq, closed and every use of h
-	req    *nl.NetlinkSocket
-	seq    uint32
-	closed bool
-
+	rc  *nsutil.RouteConn
+	seq uint32 // request sequence; used only inside rc.Do, under its lock
 	now func() time.Time
 }
 
 // Open returns a Conn for the namespace ns. The caller may close ns
 // afterwards: Conn keeps its own reference.
 func Open(ns netns.NsHandle) (*Conn, error) {
-	fd, err := unix.FcntlInt(uintptr(ns), unix.F_DUPFD_CLOEXEC, 0)
+	rc, err := nsutil.OpenRouteConn(ns, errClosed)
 	if err != nil {
-		return nil, fmt.Errorf("neighctl: duplicate namespace handle: %w", err)
-	}
-	own := netns.NsHandle(fd)
-	h, err := nsutil.Handle(own)
-	if err != nil {
-		own.Close()
 		return nil, fmt.Errorf("neighctl: %w", err)
 	}
-	s, err := nsutil.Socket(own)
-	if err != nil {
-		h.Close()
-		own.Close()
-		return nil, fmt.Errorf("neighctl: %w", err)
-	}
-	return &Conn{ns: own, h: h, req: s, now: time.Now}, nil
+	return &Conn{rc: rc, now: time.Now}, nil
 }
 
 // Close releases the Conn's sockets and namespace reference. It is safe to
 // call twice.
-func (c *Conn) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil
-	}
-	c.closed = true
-	c.req.Close()
-	c.h.Close()
-	return c.ns.Close()
-}
+func (c *Conn) Close() error { return c.rc.Close() }
 
 // errClosed is returned by a closed Conn.
 var errClosed = errors.New("neighctl: connection closed")
 
-// withHandle runs fn with the Conn's netlink handle, or returns errClosed.
-// Every use of c.h goes through here: a closed netlink.Handle does not fail,
-// it silently falls back to a socket in the CALLING THREAD's namespace (the
-// host's), so an unguarded Add after Close would change the host's table.
+// withHandle runs fn with the Conn's netlink handle, or returns errClosed
+// (see nsutil.RouteConn: every use of the handle must go through it).
 func (c *Conn) withHandle(fn func(h *netlink.Handle) error) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return errClosed
-	}
-	return fn(c.h)
+	return c.rc.Do(func(h *netlink.Handle, _ *nl.NetlinkSocket) error { return fn(h) })
 }
 
 // subscribe opens a socket in the Conn's namespace subscribed to groups,
-// or returns errClosed (c.ns is closed, its number maybe reused, after
-// Close).
+// or returns errClosed.
 func (c *Conn) subscribe(groups ...uint) (*nl.NetlinkSocket, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil, errClosed
-	}
-	return nsutil.Socket(c.ns, groups...)
+	return c.rc.Subscribe(groups...)
 }
 
 // dump sends a NLM_F_DUMP request and returns every reply message's payload
 // of type want, together with the time the reply arrived.
 func (c *Conn) dump(msgType int, data nl.NetlinkRequestData, want uint16) ([]rawMsg, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil, errClosed
-	}
-	return dumpOn(c.req, &c.seq, msgType, data, want, c.now)
+	var out []rawMsg
+	err := c.rc.Do(func(_ *netlink.Handle, s *nl.NetlinkSocket) error {
+		var err error
+		out, err = dumpOn(s, &c.seq, msgType, data, want, c.now)
+		return err
+	})
+	return out, err
 }
 
 // rawMsg is one netlink message payload and the time it was received.

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
@@ -885,7 +886,8 @@ func TestRootCloseNoLeak(t *testing.T) {
 // kernel refuse a neighbour dump whose header names an ifindex.
 func TestRootDumpError(t *testing.T) {
 	n := newCtlNS(t, "dumperr")
-	fd := n.c.req.GetFd()
+	var fd int
+	_ = n.c.rc.Do(func(_ *netlink.Handle, s *nl.NetlinkSocket) error { fd = s.GetFd(); return nil })
 	if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1); err != nil {
 		t.Skipf("strict checking: %v", err)
 	}

@@ -3,7 +3,6 @@ package routectl
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -17,94 +16,60 @@ import (
 // methods are safe for concurrent use. Close it when done: an open netlink
 // socket keeps its namespace alive.
 type Conn struct {
-	ns netns.NsHandle // our own dup, closed by Close
-	h  *netlink.Handle
-
-	mu     sync.Mutex // guards raw, closed and every use of h
-	raw    *nl.SocketHandle
-	closed bool
+	rc *nsutil.RouteConn
 }
 
 // Open returns a Conn for the namespace ns. The caller may close ns
 // afterwards: the Conn keeps its own reference.
 func Open(ns netns.NsHandle) (*Conn, error) {
-	fd, err := unix.FcntlInt(uintptr(ns), unix.F_DUPFD_CLOEXEC, 0)
+	rc, err := nsutil.OpenRouteConn(ns, ErrClosed)
 	if err != nil {
-		return nil, fmt.Errorf("routectl: duplicate namespace handle: %w", err)
-	}
-	own := netns.NsHandle(fd)
-	h, err := nsutil.Handle(own)
-	if err != nil {
-		own.Close()
 		return nil, fmt.Errorf("routectl: %w", err)
 	}
-	s, err := nsutil.Socket(own)
-	if err != nil {
-		h.Close()
-		own.Close()
-		return nil, fmt.Errorf("routectl: %w", err)
-	}
-	return &Conn{ns: own, h: h, raw: &nl.SocketHandle{Socket: s}}, nil
+	return &Conn{rc: rc}, nil
 }
 
 // Close releases the Conn's sockets and namespace reference. It is safe to
 // call twice.
-func (c *Conn) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil
-	}
-	c.closed = true
-	c.raw.Socket.Close()
-	c.h.Close()
-	return c.ns.Close()
-}
+func (c *Conn) Close() error { return c.rc.Close() }
 
 // ErrClosed is returned by every method of a closed Conn.
 var ErrClosed = errors.New("routectl: connection closed")
 
-// withHandle runs fn with the Conn's netlink handle, or returns ErrClosed.
-// Every use of c.h goes through here: a closed netlink.Handle does not fail,
-// it silently falls back to a socket in the CALLING THREAD's namespace (the
-// host's), so an unguarded RouteAdd after Close would change the host's
-// routes.
+// withHandle runs fn with the Conn's netlink handle, or returns ErrClosed
+// (see nsutil.RouteConn: every use of the handle must go through it).
 func (c *Conn) withHandle(fn func(h *netlink.Handle) error) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return ErrClosed
-	}
-	return fn(c.h)
+	return c.rc.Do(func(h *netlink.Handle, _ *nl.NetlinkSocket) error { return fn(h) })
 }
 
 // dump runs one NLM_F_DUMP request of msgType on the Conn's own socket and
 // returns the payloads of the replies of type want. A dump interrupted by a
 // concurrent change (NLM_F_DUMP_INTR) is retried a few times.
 func (c *Conn) dump(msgType int, data nl.NetlinkRequestData, want uint16) ([][]byte, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil, ErrClosed
-	}
-	for attempt := 0; ; attempt++ {
-		req := &nl.NetlinkRequest{
-			NlMsghdr: unix.NlMsghdr{
-				Len:   uint32(unix.SizeofNlMsghdr),
-				Type:  uint16(msgType),
-				Flags: unix.NLM_F_REQUEST | unix.NLM_F_DUMP,
-			},
-			// Always our socket: a request without one for its protocol
-			// would open a socket in the calling thread's namespace.
-			Sockets: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: c.raw},
+	var msgs [][]byte
+	err := c.rc.Do(func(_ *netlink.Handle, s *nl.NetlinkSocket) error {
+		raw := &nl.SocketHandle{Socket: s}
+		for attempt := 0; ; attempt++ {
+			req := &nl.NetlinkRequest{
+				NlMsghdr: unix.NlMsghdr{
+					Len:   uint32(unix.SizeofNlMsghdr),
+					Type:  uint16(msgType),
+					Flags: unix.NLM_F_REQUEST | unix.NLM_F_DUMP,
+				},
+				// Always our socket: a request without one for its protocol
+				// would open a socket in the calling thread's namespace.
+				Sockets: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: raw},
+			}
+			req.AddData(data)
+			var err error
+			msgs, err = req.Execute(unix.NETLINK_ROUTE, want)
+			if errors.Is(err, netlink.ErrDumpInterrupted) && attempt < 3 {
+				continue
+			}
+			return err
 		}
-		req.AddData(data)
-		msgs, err := req.Execute(unix.NETLINK_ROUTE, want)
-		if errors.Is(err, netlink.ErrDumpInterrupted) && attempt < 3 {
-			continue
-		}
-		return msgs, err
-	}
+	})
+	return msgs, err
 }
 
 // retryIntr runs a library dump through the handle, retrying it a few times
