@@ -94,7 +94,7 @@ func (a *applier) firewall(ctx context.Context, o Op) error {
 	if o.FW != nil {
 		obj = fmt.Sprintf("firewall[%d]", o.Index)
 	}
-	c, err := a.nodes[o.Node].firewallConn()
+	c, err := a.node(o.Node).firewallConn()
 	switch {
 	case err != nil:
 	case o.FWErr != nil:

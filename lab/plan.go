@@ -78,6 +78,10 @@ type Op struct {
 	Table firewall.Table
 	FW    *firewall.Rule
 	FWErr error
+	// Stage numbers the plan's sections: ops of one stage depend only on
+	// earlier stages and on earlier ops of their own node, so Up runs a
+	// stage's nodes in parallel.
+	Stage int
 }
 
 // Plan is a lab's ordered operations.
@@ -96,8 +100,10 @@ func Marker(lab, runID string) string { return MarkerPrefix + lab + ":" + runID 
 
 // NewPlan orders the operations that build a validated lab.
 func NewPlan(t *topology.Topo) *Plan {
-	p := &Plan{Lab: t.Name, Topo: t}
-	add := func(o Op) { p.Ops = append(p.Ops, o) }
+	p := &Plan{Lab: t.Name, Topo: t, Ops: make([]Op, 0, opCount(t))}
+	stage := 0
+	add := func(o Op) { o.Stage = stage; p.Ops = append(p.Ops, o) }
+	next := func() { stage++ }
 	// 1. namespaces, then node-wide sysctls (conf.all/default first) before
 	// any link exists.
 	for _, n := range t.Nodes {
@@ -107,11 +113,13 @@ func NewPlan(t *topology.Topo) *Plan {
 		}
 	}
 	// 2. veth pairs, each end created directly in its namespace.
+	next()
 	for _, l := range t.Links {
 		na, nb := t.Node(l.A.Node), t.Node(l.B.Node)
 		add(Op{Kind: OpVeth, Node: na.Name, Netns: na.Netns, Iface: na.Iface(l.A.Iface), Link: l, PeerNS: nb.Netns, Peer: nb.Iface(l.B.Iface)})
 	}
 	// 3. bridges.
+	next()
 	for _, n := range t.Nodes {
 		for _, i := range n.Ifaces {
 			if i.Kind == topology.IfBridge {
@@ -121,6 +129,7 @@ func NewPlan(t *topology.Topo) *Plan {
 	}
 	// 4. per-interface sysctls, now that every interface is in its final
 	// namespace and before it goes up.
+	next()
 	for _, n := range t.Nodes {
 		for _, i := range n.Ifaces {
 			for _, s := range ifaceSysctls(i) {
@@ -129,6 +138,7 @@ func NewPlan(t *topology.Topo) *Plan {
 		}
 	}
 	// 5. bridge ports.
+	next()
 	for _, n := range t.Nodes {
 		for _, i := range n.Ifaces {
 			if i.Master != "" {
@@ -138,6 +148,7 @@ func NewPlan(t *topology.Topo) *Plan {
 	}
 	// 5b. a bridge's declared MTU: each port joining resets a bridge's MTU
 	// to the smallest port MTU unless the MTU was set after creation.
+	next()
 	for _, n := range t.Nodes {
 		for _, i := range n.Ifaces {
 			if i.Kind == topology.IfBridge && i.MTU != 0 && len(i.Ports) > 0 {
@@ -147,10 +158,14 @@ func NewPlan(t *topology.Topo) *Plan {
 	}
 	// 5c. link shaping and impairment: the root qdisc of both ends, before
 	// any interface goes up.
+	next()
 	for _, l := range t.Links {
-		p.Ops = append(p.Ops, qdiscOps(t, l)...)
+		for _, o := range qdiscOps(t, l) {
+			add(o)
+		}
 	}
 	// 6. addresses.
+	next()
 	for _, n := range t.Nodes {
 		for _, i := range n.Ifaces {
 			for _, a := range i.Addresses {
@@ -159,6 +174,7 @@ func NewPlan(t *topology.Topo) *Plan {
 		}
 	}
 	// 7. up: ports and veths first, bridges last (lo is up already).
+	next()
 	for _, kind := range []string{topology.IfVeth, topology.IfBridge} {
 		for _, n := range t.Nodes {
 			for _, i := range n.Ifaces {
@@ -172,6 +188,7 @@ func NewPlan(t *topology.Topo) *Plan {
 	// change of the bring-up touches them: an admin down flushes every entry
 	// of a device (permanent ones too), a carrier loss the non-permanent
 	// ones (arp_evict_nocarrier).
+	next()
 	for _, n := range t.Nodes {
 		for i, nb := range n.Spec.Neighbors {
 			add(Op{Kind: OpNeigh, Node: n.Name, Netns: n.Netns, Iface: n.Iface(nb.Dev), Neigh: nb, Index: i})
@@ -179,25 +196,44 @@ func NewPlan(t *topology.Topo) *Plan {
 	}
 	// 9. routes, in an order the kernel cannot refuse on dependencies
 	// (routeOrder), then rules; they die with their namespace.
+	next()
 	for _, n := range t.Nodes {
 		for _, i := range routeOrder(n) {
 			add(Op{Kind: OpRoute, Node: n.Name, Netns: n.Netns, Route: n.Spec.Routes[i], Index: i, Spec: n.Spec})
 		}
 	}
+	next()
 	for _, n := range t.Nodes {
 		for i, r := range n.Spec.Rules {
 			add(Op{Kind: OpRule, Node: n.Name, Netns: n.Netns, Rule: r, Index: i, Spec: n.Spec})
 		}
 	}
 	// 9b. firewall tables and rules: they die with their namespace.
+	next()
 	for _, n := range t.Nodes {
-		p.Ops = append(p.Ops, firewallOps(n)...)
+		for _, o := range firewallOps(n) {
+			add(o)
+		}
 	}
 	// 10. host knobs last: a lab that fails earlier never touches the host.
+	next()
 	for _, s := range t.HostSysctls {
 		add(Op{Kind: OpHostSysctl, Sysctl: s})
 	}
 	return p
+}
+
+// opCount is an upper bound of a plan's length, so NewPlan allocates once
+// (an Op is a few hundred bytes; a 1000-node lab has thousands).
+func opCount(t *topology.Topo) int {
+	n := len(t.HostSysctls) + 3*len(t.Links)
+	for _, nd := range t.Nodes {
+		n += 1 + len(nd.Sysctls) + len(nd.Spec.Neighbors) + len(nd.Spec.Routes) + len(nd.Spec.Rules) + 2*len(nd.Spec.Firewall)
+		for _, i := range nd.Ifaces {
+			n += 5 + len(i.Sysctls) + len(i.Addresses)
+		}
+	}
+	return n
 }
 
 // ifaceSysctls returns an interface's sysctls: netlab's defaults (IPv6 DAD

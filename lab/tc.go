@@ -109,7 +109,7 @@ func (a *applier) setQdisc(o Op) error {
 	if o.Qdisc.Err != nil {
 		return opErr(o.Node, obj, "add "+kind+" qdisc", o.Qdisc.Err)
 	}
-	h := a.nodes[o.Node]
+	h := a.node(o.Node)
 	link, err := h.nl.LinkByName(o.Iface.Name)
 	if err == nil {
 		err = h.nl.QdiscAdd(o.Qdisc.qdisc(link.Attrs().Index))

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -38,6 +39,12 @@ type Options struct {
 	// ReadyTimeout bounds how long Up waits for links to be operationally up
 	// (0 means DefaultReadyTimeout; negative means do not wait).
 	ReadyTimeout time.Duration
+	// Workers bounds how many nodes Up works on at once (0 means
+	// DefaultWorkers).
+	Workers int
+	// Progress, if set, is called as Up's operations complete (one call at
+	// a time, from Up's goroutines); it must return quickly.
+	Progress func(Progress)
 }
 
 func (o Options) store() *state.Store { return state.New(o.StateDir) }
@@ -111,16 +118,26 @@ func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
 
 	runID := newRunID()
 	abs, _ := filepath.Abs(l.File)
-	if err := store.Append(t.Name, state.Record{Op: state.OpBegin, RunID: runID, File: abs}); err != nil {
+	journal, err := store.OpenJournal(t.Name)
+	if err != nil {
+		return nil, &EnvError{Err: err}
+	}
+	if err := journal.Append(state.Record{Op: state.OpBegin, RunID: runID, File: abs}); err != nil {
+		journal.Close()
 		return nil, &EnvError{Err: err}
 	}
 	snap := &state.Snapshot{Lab: t.Name, RunID: runID, File: abs, Phase: "creating", Created: time.Now().UTC()}
 	for _, ln := range t.Links {
 		snap.Links = append(snap.Links, state.LinkRecord{A: ln.A.String(), B: ln.B.String()})
 	}
-	a := &applier{opts: opts, store: store, ledger: ledger, lab: t.Name, runID: runID, snap: snap, nodes: map[string]*nodeHandle{}}
+	a := &applier{opts: opts, store: store, journal: journal, ledger: ledger, lab: t.Name, runID: runID, topo: t, snap: snap, nodes: map[string]*nodeHandle{}, made: map[string]bool{}}
 	res := &Result{RunID: runID, Plan: plan}
-	err = a.apply(ctx, plan)
+	// One snapshot before the first object, one when up: the journal
+	// records each object on its own (O(1) each).
+	err = a.saveSnap(t)
+	if err == nil {
+		err = a.apply(ctx, plan)
+	}
 	if err == nil {
 		res.Warnings = append(res.Warnings, a.effectiveWarnings(t)...)
 		res.Warnings = append(res.Warnings, a.neighWarnings(ctx, t)...)
@@ -137,17 +154,23 @@ func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
 	}
 	a.close()
 	if err != nil {
-		_ = store.Append(t.Name, state.Record{Op: state.OpRollback})
+		_ = journal.Append(state.Record{Op: state.OpRollback})
+		journal.Close()
 		if _, derr := teardown(store, ledger, t.Name, lock, opts.log()); derr != nil {
 			err = errors.Join(err, fmt.Errorf("rollback: %w", derr))
 		}
 		return nil, err
 	}
 	snap.Phase = "up"
-	if err := store.Save(snap); err != nil {
+	if err := a.saveSnap(t); err != nil {
+		journal.Close()
 		return res, err
 	}
-	if err := store.Append(t.Name, state.Record{Op: state.OpUp, RunID: runID}); err != nil {
+	err = journal.Append(state.Record{Op: state.OpUp, RunID: runID})
+	if cerr := journal.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return res, err
 	}
 	for _, ns := range snap.Namespaces {
@@ -311,13 +334,43 @@ func openOnce[C any](c **C, open func() (*C, error)) (*C, error) {
 }
 
 type applier struct {
-	opts   Options
-	store  *state.Store
-	ledger *hostknob.Ledger
-	lab    string
-	runID  string
-	snap   *state.Snapshot
-	nodes  map[string]*nodeHandle
+	opts    Options
+	store   *state.Store
+	journal *state.JournalWriter
+	ledger  *hostknob.Ledger
+	lab     string
+	runID   string
+	topo    *topology.Topo
+	// mu guards snap and writes to nodes (stages run nodes in parallel;
+	// a stage reads only what earlier stages wrote).
+	mu         sync.Mutex
+	snap       *state.Snapshot
+	nodes      map[string]*nodeHandle
+	made       map[string]bool // nodes whose namespace exists
+	progressMu sync.Mutex
+	// exec applies one op or a sysctl batch (nil: execOps; tests replace it).
+	exec func(ctx context.Context, batch []Op) (int, error)
+}
+
+// node returns a node's handles.
+func (a *applier) node(name string) *nodeHandle {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.nodes[name]
+}
+
+// saveSnap saves the snapshot with the namespaces made so far, in the
+// lab's node order.
+func (a *applier) saveSnap(t *topology.Topo) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.snap.Namespaces = a.snap.Namespaces[:0]
+	for _, n := range t.Nodes {
+		if a.made[n.Name] {
+			a.snap.Namespaces = append(a.snap.Namespaces, state.Namespace{Node: n.Name, Name: n.Netns})
+		}
+	}
+	return a.store.Save(a.snap)
 }
 
 func (a *applier) close() {
@@ -342,20 +395,6 @@ func (a *applier) close() {
 	a.nodes = map[string]*nodeHandle{}
 }
 
-func (a *applier) apply(ctx context.Context, p *Plan) error {
-	log := a.opts.log()
-	for _, o := range p.Ops {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("interrupted before %q: %w", o.String(), err)
-		}
-		log.Debug("apply", "op", o.String())
-		if err := a.do(ctx, o); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (a *applier) do(ctx context.Context, o Op) error {
 	switch o.Kind {
 	case OpNeigh:
@@ -368,14 +407,12 @@ func (a *applier) do(ctx context.Context, o Op) error {
 		return a.setQdisc(o)
 	case OpNetns:
 		return a.createNetns(o)
-	case OpSysctl:
-		return a.sysctl(o)
 	case OpVeth:
 		return a.veth(o)
 	case OpBridge:
 		return a.bridge(o)
 	case OpMaster:
-		h := a.nodes[o.Node]
+		h := a.node(o.Node)
 		link, err := h.nl.LinkByName(o.Iface.Name)
 		if err == nil {
 			var br netlink.Link
@@ -385,7 +422,7 @@ func (a *applier) do(ctx context.Context, o Op) error {
 		}
 		return opErr(o.Node, "interface "+o.Iface.Name, "join bridge "+o.Iface.Master, err)
 	case OpAddr:
-		h := a.nodes[o.Node]
+		h := a.node(o.Node)
 		link, err := h.nl.LinkByName(o.Iface.Name)
 		if err == nil {
 			addr := &netlink.Addr{IPNet: &net.IPNet{IP: o.Addr.Addr().AsSlice(), Mask: net.CIDRMask(o.Addr.Bits(), o.Addr.Addr().BitLen())}}
@@ -396,14 +433,14 @@ func (a *applier) do(ctx context.Context, o Op) error {
 		}
 		return opErr(o.Node, "interface "+o.Iface.Name, "add address "+o.Addr.String(), err)
 	case OpBridgeMTU:
-		h := a.nodes[o.Node]
+		h := a.node(o.Node)
 		link, err := h.nl.LinkByName(o.Iface.Name)
 		if err == nil {
 			err = h.nl.LinkSetMTU(link, o.Iface.MTU)
 		}
 		return opErr(o.Node, "bridge "+o.Iface.Name, fmt.Sprintf("set mtu %d", o.Iface.MTU), err)
 	case OpLinkUp:
-		h := a.nodes[o.Node]
+		h := a.node(o.Node)
 		link, err := h.nl.LinkByName(o.Iface.Name)
 		if err == nil {
 			err = h.nl.LinkSetUp(link)
@@ -412,11 +449,13 @@ func (a *applier) do(ctx context.Context, o Op) error {
 	case OpHostSysctl:
 		k := hostknob.Knob{Key: o.Sysctl.Key, Path: o.Sysctl.Path, Value: o.Sysctl.Value}
 		err := a.ledger.Acquire(a.lab, []hostknob.Knob{k}, func(k hostknob.Knob) error {
-			if err := a.store.Append(a.lab, state.Record{Op: state.OpHostKnob, Name: k.Path}); err != nil {
+			if err := a.journal.Append(state.Record{Op: state.OpHostKnob, Name: k.Path}); err != nil {
 				return err
 			}
+			a.mu.Lock()
 			a.snap.HostKnobs = append(a.snap.HostKnobs, k.Path)
-			return a.store.Save(a.snap)
+			a.mu.Unlock()
+			return a.saveSnap(a.topo)
 		})
 		return opErr("", "host sysctl "+o.Sysctl.Key, "set "+o.Sysctl.Value, err)
 	}
@@ -432,15 +471,11 @@ func opErr(node, object, op string, err error) error {
 
 func (a *applier) createNetns(o Op) error {
 	// Intent first: a crash after this line leaves a record down can follow.
-	if err := a.store.Append(a.lab, state.Record{Op: state.OpNetns, Name: o.Netns, Node: o.Node, RunID: a.runID}); err != nil {
+	if err := a.journal.Append(state.Record{Op: state.OpNetns, Name: o.Netns, Node: o.Node, RunID: a.runID}); err != nil {
 		return opErr(o.Node, "namespace "+o.Netns, "journal intent", err)
 	}
-	a.snap.Namespaces = append(a.snap.Namespaces, state.Namespace{Node: o.Node, Name: o.Netns})
-	if err := a.store.Save(a.snap); err != nil {
-		return opErr(o.Node, "namespace "+o.Netns, "save state", err)
-	}
 	marker := Marker(a.lab, a.runID)
-	ns, err := nsutil.CreateNamed(o.Netns, func(h *netlink.Handle) error {
+	ns, h, err := nsutil.CreateNamedHandle(o.Netns, func(h *netlink.Handle) error {
 		lo, err := h.LinkByName("lo")
 		if err != nil {
 			return fmt.Errorf("find lo: %w", err)
@@ -456,29 +491,34 @@ func (a *applier) createNetns(o Op) error {
 	if err != nil {
 		return opErr(o.Node, "", "create namespace", err)
 	}
-	h, err := nsutil.Handle(ns)
-	if err != nil {
-		ns.Close()
-		return opErr(o.Node, "namespace "+o.Netns, "open", err)
-	}
+	a.mu.Lock()
 	a.nodes[o.Node] = &nodeHandle{ns: ns, nl: h}
+	a.made[o.Node] = true
+	a.mu.Unlock()
 	return nil
 }
 
-func (a *applier) sysctl(o Op) error {
-	h := a.nodes[o.Node]
-	obj := "sysctl " + o.Sysctl.Key
-	if err := nsutil.WriteSysctl(h.ns, o.Sysctl.Path, o.Sysctl.Value); err != nil {
-		return opErr(o.Node, obj, "write "+o.Sysctl.Value, err)
+// sysctls writes one node's consecutive sysctl ops as one batch (one switch
+// into the namespace) and checks each read-back. It returns the index of
+// the failing op in ops.
+func (a *applier) sysctls(ops []Op) (int, error) {
+	batch := make([]nsutil.SysctlWrite, len(ops))
+	for i, o := range ops {
+		a.opts.log().Debug("apply", "op", o.String())
+		batch[i] = nsutil.SysctlWrite{Path: o.Sysctl.Path, Value: o.Sysctl.Value}
 	}
-	got, err := nsutil.ReadSysctl(h.ns, o.Sysctl.Path)
+	o := ops[0]
+	bad, err := nsutil.WriteSysctls(a.node(o.Node).ns, batch)
 	if err != nil {
-		return opErr(o.Node, obj, "read back", err)
+		o = ops[bad]
+		return bad, opErr(o.Node, "sysctl "+o.Sysctl.Key, "write "+o.Sysctl.Value, err)
 	}
-	if !sysctlEqual(o.Sysctl.Path, o.Sysctl.Value, got) {
-		return opErr(o.Node, obj, "write "+o.Sysctl.Value, fmt.Errorf("the kernel kept %q", got))
+	for i, o := range ops {
+		if !sysctlEqual(o.Sysctl.Path, o.Sysctl.Value, batch[i].Got) {
+			return i, opErr(o.Node, "sysctl "+o.Sysctl.Key, "write "+o.Sysctl.Value, fmt.Errorf("the kernel kept %q", batch[i].Got))
+		}
 	}
-	return nil
+	return 0, nil
 }
 
 // sysctlEqual compares a written value with the read-back: field by field
@@ -507,7 +547,7 @@ func (a *applier) neigh(ctx context.Context, o Op) error {
 	if err != nil {
 		return opErr(o.Node, obj, "add", err)
 	}
-	c, err := a.nodes[o.Node].neighConn()
+	c, err := a.node(o.Node).neighConn()
 	if err != nil {
 		return opErr(o.Node, obj, "add", err)
 	}
@@ -583,7 +623,7 @@ func (a *applier) routing(ctx context.Context, o Op) error {
 		}
 		add = func(c *routectl.Conn) error { return c.AddRule(ctx, ru) }
 	}
-	c, err := a.nodes[o.Node].routeConn()
+	c, err := a.node(o.Node).routeConn()
 	if err == nil {
 		// routectl names the route or rule again; keep only its reason.
 		if err = add(c); err != nil {
@@ -596,7 +636,7 @@ func (a *applier) routing(ctx context.Context, o Op) error {
 }
 
 func (a *applier) veth(o Op) error {
-	ha, hb := a.nodes[o.Link.A.Node], a.nodes[o.Link.B.Node]
+	ha, hb := a.node(o.Link.A.Node), a.node(o.Link.B.Node)
 	v := &netlink.Veth{
 		LinkAttrs:     netlink.LinkAttrs{Name: o.Iface.Name, HardwareAddr: o.Iface.MAC, MTU: o.Iface.MTU},
 		PeerName:      o.Peer.Name,
@@ -619,7 +659,7 @@ func (a *applier) veth(o Op) error {
 }
 
 func (a *applier) bridge(o Op) error {
-	h := a.nodes[o.Node]
+	h := a.node(o.Node)
 	ageing := uint32(o.Iface.Ageing.Milliseconds() / 10) // clock_t, USER_HZ=100
 	br := &netlink.Bridge{
 		LinkAttrs:  netlink.LinkAttrs{Name: o.Iface.Name, HardwareAddr: o.Iface.MAC, MTU: o.Iface.MTU},

@@ -44,6 +44,9 @@ type app struct {
 	output         string
 	stateDir       string
 	verbose        bool
+	// quiet and workers are the flags of commands that build labs.
+	quiet   bool
+	workers int
 }
 
 func main() {
@@ -296,12 +299,16 @@ jobs on one machine never collide; later commands take that full name.`,
 			if len(l.Scenario) > 0 {
 				fmt.Fprintf(a.stderr, "note: the lab's scenario (%d steps) is validated but not run by up\n", len(l.Scenario))
 			}
-			o := a.opts()
+			o, done, err := a.upOptions(l.Name)
+			if err != nil {
+				return err
+			}
 			o.ReadyTimeout = wait
 			if wait == 0 {
 				o.ReadyTimeout = -1
 			}
 			res, err := lab.Up(cmd.Context(), l, o)
+			done()
 			if err != nil {
 				return err
 			}
@@ -312,7 +319,7 @@ jobs on one machine never collide; later commands take that full name.`,
 				return a.json(map[string]any{"lab": l.Name, "run_id": res.RunID, "namespaces": res.Namespaces, "warnings": nonNil(res.Warnings), "ready_ms": res.Ready.Milliseconds()})
 			}
 			fmt.Fprintf(a.stdout, "lab %s is up (run %s): %d nodes, %d links; links operationally up after %v\n", l.Name, res.RunID, len(l.Nodes), len(l.Links), res.Ready.Round(time.Millisecond))
-			fmt.Fprintf(a.stdout, "namespaces: %s\n", strings.Join(res.Namespaces, " "))
+			fmt.Fprintf(a.stdout, "namespaces: %s\n", nameList(res.Namespaces))
 			fmt.Fprintf(a.stdout, "next: netlab status %s | netlab exec %s <node> -- <cmd...> | netlab down %s\n", l.Name, l.Name, l.Name)
 			return nil
 		},
@@ -321,6 +328,7 @@ jobs on one machine never collide; later commands take that full name.`,
 	c.Flags().StringVar(&suffix, "suffix", os.Getenv("NETLAB_SUFFIX"), "name the lab <name>-<suffix> (env NETLAB_SUFFIX): parallel CI jobs never collide")
 	c.Flags().DurationVar(&wait, "wait", lab.DefaultReadyTimeout, "wait up to this long for links (and STP-less bridges) to be operationally up before returning; 0 returns at once (the kernel's linkwatch can take about a second)")
 	c.Flags().BoolVar(&allowHost, "allow-host-sysctl", false, "allow host.sysctls beyond net.ipv{4,6}.neigh.default.* (they change the whole machine while the lab runs)")
+	a.buildFlags(c)
 	return c
 }
 
@@ -362,7 +370,7 @@ lab held. A second down succeeds and says there was nothing to do.`,
 			}
 			fmt.Fprintf(a.stdout, "lab %s is down: removed %d namespace(s)", rep.Lab, len(rep.Removed))
 			if len(rep.Removed) > 0 {
-				fmt.Fprintf(a.stdout, " (%s)", strings.Join(rep.Removed, " "))
+				fmt.Fprintf(a.stdout, " (%s)", nameList(rep.Removed))
 			}
 			fmt.Fprintln(a.stdout)
 			for _, r := range rep.Restored {

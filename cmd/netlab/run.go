@@ -79,6 +79,7 @@ STALE to its deletion (min/median/p95/max); --out also gets stats.json.`,
 	c.Flags().IntVar(&f.repeat, "repeat", 1, "run the lab N times from scratch and print transition statistics")
 	c.Flags().StringVar(&f.suffix, "suffix", os.Getenv("NETLAB_SUFFIX"), "name the lab <name>-<suffix> (env NETLAB_SUFFIX)")
 	c.Flags().BoolVar(&f.allowHost, "allow-host-sysctl", false, "allow host.sysctls beyond net.ipv{4,6}.neigh.default.*")
+	a.buildFlags(c)
 	return c
 }
 
@@ -97,7 +98,12 @@ func (a *app) runOnce(ctx context.Context, l *topology.Lab, out string, keep, re
 	}
 	runID := ""
 	if up {
-		res, err := lab.Up(ctx, l, o)
+		uo, done, err := a.upOptions(l.Name)
+		if err != nil {
+			return nil, err
+		}
+		res, err := lab.Up(ctx, l, uo)
+		done()
 		if err != nil {
 			return nil, err
 		}

@@ -192,20 +192,32 @@ var ErrExists = errors.New("namespace already exists")
 // publishes it as RunDir/name. On any error nothing is left behind. The
 // returned handle must be closed by the caller.
 func CreateNamed(name string, setup func(h *netlink.Handle) error) (netns.NsHandle, error) {
+	ns, h, err := CreateNamedHandle(name, setup)
+	if h != nil {
+		h.Close()
+	}
+	return ns, err
+}
+
+// CreateNamedHandle is CreateNamed that also returns the netlink handle
+// setup used (opened inside the new namespace), so a caller that works on
+// the namespace next needs no second switch into it. Close both.
+func CreateNamedHandle(name string, setup func(h *netlink.Handle) error) (netns.NsHandle, *netlink.Handle, error) {
 	if err := ensureRunDir(); err != nil {
-		return netns.None(), err
+		return netns.None(), nil, err
 	}
 	path := Path(name)
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return netns.None(), fmt.Errorf("namespace %s: %w", name, ErrExists)
+			return netns.None(), nil, fmt.Errorf("namespace %s: %w", name, ErrExists)
 		}
-		return netns.None(), fmt.Errorf("namespace %s: create mount point: %w", name, err)
+		return netns.None(), nil, fmt.Errorf("namespace %s: create mount point: %w", name, err)
 	}
 	f.Close()
 	type result struct {
 		h   netns.NsHandle
+		nl  *netlink.Handle
 		err error
 	}
 	done := make(chan result, 1)
@@ -214,25 +226,25 @@ func CreateNamed(name string, setup func(h *netlink.Handle) error) (netns.NsHand
 		orig, err := netns.Get()
 		if err != nil {
 			runtime.UnlockOSThread()
-			done <- result{netns.None(), fmt.Errorf("open current namespace: %w", err)}
+			done <- result{netns.None(), nil, fmt.Errorf("open current namespace: %w", err)}
 			return
 		}
 		defer orig.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			done <- result{netns.None(), fmt.Errorf("unshare: %w", err)}
+			done <- result{netns.None(), nil, fmt.Errorf("unshare: %w", err)}
 			return
 		}
+		var nlh *netlink.Handle
 		h, ferr := netns.Get()
 		if ferr == nil {
-			ferr = func() error {
-				nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-				if err != nil {
-					return fmt.Errorf("netlink handle: %w", err)
-				}
-				defer nl.Close()
-				return setup(nl)
-			}()
+			// A netlink socket belongs to the namespace it was opened in,
+			// wherever it is used later.
+			if nlh, ferr = netlink.NewHandle(unix.NETLINK_ROUTE); ferr != nil {
+				ferr = fmt.Errorf("netlink handle: %w", ferr)
+			} else {
+				ferr = setup(nlh)
+			}
 		}
 		if ferr == nil {
 			src := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
@@ -240,28 +252,37 @@ func CreateNamed(name string, setup func(h *netlink.Handle) error) (netns.NsHand
 				ferr = fmt.Errorf("bind-mount %s: %w", path, err)
 			}
 		}
-		if ferr != nil && h.IsOpen() {
-			h.Close()
-			h = netns.None()
+		if ferr != nil {
+			if nlh != nil {
+				nlh.Close()
+				nlh = nil
+			}
+			if h.IsOpen() {
+				h.Close()
+				h = netns.None()
+			}
 		}
 		if err := netns.Set(orig); err != nil {
 			ferr = errors.Join(ferr, fmt.Errorf("restore namespace (thread discarded): %w", err))
-			done <- result{h, ferr}
+			done <- result{h, nlh, ferr}
 			return
 		}
 		runtime.UnlockOSThread()
-		done <- result{h, ferr}
+		done <- result{h, nlh, ferr}
 	}()
 	r := <-done
 	if r.err != nil {
+		if r.nl != nil {
+			r.nl.Close()
+		}
 		if r.h.IsOpen() {
 			r.h.Close()
 		}
 		_ = unix.Unmount(path, unix.MNT_DETACH)
 		_ = os.Remove(path)
-		return netns.None(), fmt.Errorf("namespace %s: %w", name, r.err)
+		return netns.None(), nil, fmt.Errorf("namespace %s: %w", name, r.err)
 	}
-	return r.h, nil
+	return r.h, r.nl, nil
 }
 
 // IsMounted reports whether RunDir/name is a mounted namespace (nsfs), as
@@ -339,6 +360,47 @@ func WriteSysctl(ns netns.NsHandle, rel, value string) error {
 		return err
 	}
 	return Do(ns, func() error { return writeFile(p, value) })
+}
+
+// SysctlWrite is one sysctl of a batch: Path relative to /proc/sys (under
+// net/) and the Value to write. Got is filled with what the kernel kept
+// (read back after the write).
+type SysctlWrite struct {
+	Path, Value, Got string
+}
+
+// WriteSysctls writes a batch of sysctls inside ns in order, with one switch
+// into ns for the whole batch, reading each one back into its Got. It stops
+// at the first failure and returns its index (-1 when all succeeded).
+func WriteSysctls(ns netns.NsHandle, batch []SysctlWrite) (int, error) {
+	paths := make([]string, len(batch))
+	for i, w := range batch {
+		p, err := sysctlPath(w.Path)
+		if err != nil {
+			return i, err
+		}
+		paths[i] = p
+	}
+	failed := -1
+	err := Do(ns, func() error {
+		for i := range batch {
+			if err := writeFile(paths[i], batch[i].Value); err != nil {
+				failed = i
+				return err
+			}
+			b, err := os.ReadFile(paths[i])
+			if err != nil {
+				failed = i
+				return fmt.Errorf("read back: %w", err)
+			}
+			batch[i].Got = strings.TrimSpace(string(b))
+		}
+		return nil
+	})
+	if err != nil && failed < 0 {
+		failed = 0
+	}
+	return failed, err
 }
 
 // SysctlExists reports whether /proc/sys/<rel> exists in the current thread's

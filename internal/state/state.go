@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -150,12 +151,56 @@ func (s *Store) Unlock(lab string, held *Lock) {
 	held.Unlock()
 }
 
-// Append writes one record to the lab's journal and fsyncs it, creating the
-// lab directory if needed.
+// Append writes one record to the lab's journal (see JournalWriter),
+// creating the lab directory if needed.
 func (s *Store) Append(lab string, r Record) error {
-	if err := os.MkdirAll(s.LabDir(lab), 0o700); err != nil {
-		return fmt.Errorf("state directory: %w", err)
+	w, err := s.OpenJournal(lab)
+	if err != nil {
+		return err
 	}
+	if err := w.Append(r); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+// JournalWriter appends records to one lab's journal through a file kept
+// open, so recording an object costs one write(2): O(1), never a rewrite of
+// the whole state. It is safe for concurrent use. Records are not fsynced:
+// a write(2) survives the writer's death (SIGKILL included) in the page
+// cache, and what the journal records (namespaces, their mounts, host
+// knobs) does not survive a reboot either.
+type JournalWriter struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// OpenJournal opens a lab's journal for appending, creating the lab
+// directory if needed. A torn last line (a crash mid-write) is ended first,
+// so the next record starts on a line of its own.
+func (s *Store) OpenJournal(lab string) (*JournalWriter, error) {
+	if err := os.MkdirAll(s.LabDir(lab), 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	f, err := os.OpenFile(s.journalPath(lab), os.O_RDWR|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			if _, err := f.Write([]byte{'\n'}); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("journal: %w", err)
+			}
+		}
+	}
+	return &JournalWriter{f: f}, nil
+}
+
+// Append writes one record (one line, one write(2)).
+func (w *JournalWriter) Append(r Record) error {
 	if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
 	}
@@ -163,27 +208,27 @@ func (s *Store) Append(lab string, r Record) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(s.journalPath(lab), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return errors.New("journal: closed")
+	}
+	if _, err := w.f.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	// A crash mid-write can leave a torn last line: end it first, so this
-	// record starts on a line of its own (Journal skips the torn one).
-	if st, err := f.Stat(); err == nil && st.Size() > 0 {
-		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
-			b = append([]byte{'\n'}, b...)
-		}
+	return nil
+}
+
+// Close closes the journal; safe to call twice.
+func (w *JournalWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("journal: %w", err)
-	}
-	return f.Close()
+	err := w.f.Close()
+	w.f = nil
+	return err
 }
 
 // Journal reads the lab's journal. A torn last line (a crash mid-write) is

@@ -1,0 +1,202 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultWorkers is how many nodes Up works on at once when Options.Workers
+// is 0: twice the usable CPUs. Most of a node's work is in the kernel
+// (namespace creation, rtnl, /proc/sys), so one worker per CPU leaves CPUs
+// idle while others wait on the kernel's locks; scripts/bench measured more
+// workers than that as no faster on a 2-CPU machine.
+func DefaultWorkers() int { return 2 * runtime.GOMAXPROCS(0) }
+
+// Progress is a snapshot of Up's progress, given to Options.Progress.
+type Progress struct {
+	// Done and Total count plan operations.
+	Done, Total int
+	// Stage names what is being made now (e.g. "namespaces").
+	Stage string
+}
+
+// stageName names a plan stage by its first operation's kind.
+func stageName(k OpKind) string {
+	switch k {
+	case OpNetns, OpSysctl:
+		return "namespaces"
+	case OpVeth:
+		return "veth pairs"
+	case OpBridge, OpMaster, OpBridgeMTU:
+		return "bridges"
+	case OpQdisc:
+		return "traffic control"
+	case OpAddr:
+		return "addresses"
+	case OpLinkUp:
+		return "links up"
+	case OpNeigh:
+		return "neighbours"
+	case OpRoute, OpRule:
+		return "routes and rules"
+	case OpFirewall:
+		return "firewall"
+	case OpHostSysctl:
+		return "host knobs"
+	}
+	return "operations"
+}
+
+// apply runs the plan stage by stage. Inside a stage each node's operations
+// run in plan order on one worker, and up to Workers nodes run at once; a
+// stage starts only when the one before it is complete. The first failure
+// (in plan order) is returned and stops the rest; what was made is then
+// removed by the caller's rollback.
+func (a *applier) apply(ctx context.Context, p *Plan) error {
+	workers := a.opts.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers()
+	}
+	var done atomic.Int64
+	total := len(p.Ops)
+	for lo := 0; lo < total; {
+		hi := lo + 1
+		for hi < total && p.Ops[hi].Stage == p.Ops[lo].Stage {
+			hi++
+		}
+		name := stageName(p.Ops[lo].Kind)
+		a.report(Progress{Done: int(done.Load()), Total: total, Stage: name})
+		if err := a.applyStage(ctx, p.Ops[lo:hi], workers, func() {
+			a.report(Progress{Done: int(done.Add(1)), Total: total, Stage: name})
+		}); err != nil {
+			return err
+		}
+		lo = hi
+	}
+	a.report(Progress{Done: total, Total: total, Stage: "done"})
+	return nil
+}
+
+// report passes progress to Options.Progress, one call at a time.
+func (a *applier) report(p Progress) {
+	if a.opts.Progress == nil {
+		return
+	}
+	a.progressMu.Lock()
+	defer a.progressMu.Unlock()
+	a.opts.Progress(p)
+}
+
+// nodeWork is one node's operations in a stage: their indices in the
+// stage, in plan order.
+type nodeWork struct {
+	idx []int
+}
+
+// applyStage runs one stage's operations: grouped by node, nodes in
+// parallel.
+func (a *applier) applyStage(ctx context.Context, ops []Op, workers int, step func()) error {
+	var order []string
+	groups := map[string]*nodeWork{}
+	for i, o := range ops {
+		g := groups[o.Node]
+		if g == nil {
+			g = &nodeWork{}
+			groups[o.Node] = g
+			order = append(order, o.Node)
+		}
+		g.idx = append(g.idx, i)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type failure struct {
+		at  int
+		err error
+	}
+	var (
+		mu    sync.Mutex
+		first *failure
+	)
+	fail := func(at int, err error) {
+		mu.Lock()
+		if first == nil || at < first.at {
+			first = &failure{at, err}
+		}
+		mu.Unlock()
+		cancel()
+	}
+	jobs := make(chan *nodeWork)
+	var wg sync.WaitGroup
+	for range min(workers, len(order)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for g := range jobs {
+				if at, err := a.runNode(ctx, ops, g.idx, step); err != nil {
+					fail(at, err)
+				}
+			}
+		}()
+	}
+	for _, n := range order {
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- groups[n]
+	}
+	close(jobs)
+	wg.Wait()
+	if first != nil {
+		return first.err
+	}
+	// Only fail cancels the stage's context: anything else is the caller's
+	// (a signal) before a node started.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted before %q: %w", ops[0].String(), err)
+	}
+	return nil
+}
+
+// runNode runs one node's operations of a stage in order; consecutive
+// sysctls go to the kernel as one batch. It returns the failing op's index.
+func (a *applier) runNode(ctx context.Context, ops []Op, idx []int, step func()) (int, error) {
+	exec := a.exec
+	if exec == nil {
+		exec = a.execOps
+	}
+	for k := 0; k < len(idx); {
+		o := ops[idx[k]]
+		if err := ctx.Err(); err != nil {
+			return idx[k], fmt.Errorf("interrupted before %q: %w", o.String(), err)
+		}
+		end := k + 1
+		for o.Kind == OpSysctl && end < len(idx) && ops[idx[end]].Kind == OpSysctl {
+			end++
+		}
+		batch := make([]Op, 0, end-k)
+		for _, i := range idx[k:end] {
+			batch = append(batch, ops[i])
+		}
+		if bad, err := exec(ctx, batch); err != nil {
+			return idx[k+bad], err
+		}
+		for range batch {
+			step()
+		}
+		k = end
+	}
+	return 0, nil
+}
+
+// execOps applies one op, or a batch of one node's consecutive sysctls; it
+// returns the index in batch of the op that failed.
+func (a *applier) execOps(ctx context.Context, batch []Op) (int, error) {
+	if batch[0].Kind == OpSysctl {
+		return a.sysctls(batch)
+	}
+	a.opts.log().Debug("apply", "op", batch[0].String())
+	return 0, a.do(ctx, batch[0])
+}
