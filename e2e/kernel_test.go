@@ -639,6 +639,29 @@ func checkSysctls(t *testing.T, e *expLab) {
 	}
 }
 
+// checkDAD checks IPv6 duplicate address detection per interface, as the
+// kernel reports it: accept_dad 0 (netlab's default, so addresses are
+// usable at once) unless the interface asks for DAD (then on), for every
+// interface with IPv6 whose key the lab does not declare itself.
+func checkDAD(t *testing.T, e *expLab) {
+	t.Helper()
+	for _, n := range e.Nodes {
+		if _, ok := n.Sysctls["net/ipv6/conf/default/accept_dad"]; ok {
+			continue // the lab's own default: checkSysctls
+		}
+		for _, i := range n.Ifaces {
+			p := "net/ipv6/conf/" + i.Name + "/accept_dad" // the directory keeps the dots
+			if _, ok := n.Sysctls[p]; ok || i.Kind == "lo" || (i.MTU != 0 && i.MTU < 1280) {
+				continue
+			}
+			got := readNSSysctl(t, n.NS, p)
+			if on := got != "0"; on != i.DAD {
+				t.Errorf("%s: %s: accept_dad %s, want DAD on=%v", n.NS, i.Name, got, i.DAD)
+			}
+		}
+	}
+}
+
 func readHostSysctl(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("/proc/sys", path))

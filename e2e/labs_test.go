@@ -94,6 +94,7 @@ func testLabUpDown(t *testing.T, file, short, base string, repl ...string) {
 	checkNetlink(t, e, hs)
 	checkIP(t, e)
 	checkSysctls(t, e)
+	checkDAD(t, e)
 	checkStatus(t, e, hs, l.File)
 	checkRootUntouched(t, before)
 	hasFirewall := slices.ContainsFunc(e.Nodes, func(n *expNode) bool { return len(n.Firewall) > 0 })

@@ -172,8 +172,10 @@ func (a *applier) runNode(ctx context.Context, ops []Op, idx []int, step func())
 		if err := ctx.Err(); err != nil {
 			return idx[k], fmt.Errorf("interrupted before %q: %w", o.String(), err)
 		}
+		// A namespace and the node's sysctls that follow it, or a run of
+		// sysctls, go to the kernel together: one switch into the namespace.
 		end := k + 1
-		for o.Kind == OpSysctl && end < len(idx) && ops[idx[end]].Kind == OpSysctl {
+		for (o.Kind == OpSysctl || o.Kind == OpNetns) && end < len(idx) && ops[idx[end]].Kind == OpSysctl {
 			end++
 		}
 		batch := make([]Op, 0, end-k)
@@ -191,11 +193,15 @@ func (a *applier) runNode(ctx context.Context, ops []Op, idx []int, step func())
 	return 0, nil
 }
 
-// execOps applies one op, or a batch of one node's consecutive sysctls; it
-// returns the index in batch of the op that failed.
+// execOps applies one op, a namespace with the node's sysctls, or a batch
+// of one node's consecutive sysctls; it returns the index in batch of the
+// op that failed.
 func (a *applier) execOps(ctx context.Context, batch []Op) (int, error) {
-	if batch[0].Kind == OpSysctl {
+	switch batch[0].Kind {
+	case OpSysctl:
 		return a.sysctls(batch)
+	case OpNetns:
+		return a.createNetns(batch[0], batch[1:])
 	}
 	a.opts.log().Debug("apply", "op", batch[0].String())
 	return 0, a.do(ctx, batch[0])

@@ -108,7 +108,7 @@ func NewPlan(t *topology.Topo) *Plan {
 	// any link exists.
 	for _, n := range t.Nodes {
 		add(Op{Kind: OpNetns, Node: n.Name, Netns: n.Netns})
-		for _, s := range n.Sysctls {
+		for _, s := range nodeSysctls(n) {
 			add(Op{Kind: OpSysctl, Node: n.Name, Netns: n.Netns, Sysctl: s, Default: s.From == ""})
 		}
 	}
@@ -132,7 +132,7 @@ func NewPlan(t *topology.Topo) *Plan {
 	next()
 	for _, n := range t.Nodes {
 		for _, i := range n.Ifaces {
-			for _, s := range ifaceSysctls(i) {
+			for _, s := range ifaceSysctls(n, i) {
 				add(Op{Kind: OpSysctl, Node: n.Name, Netns: n.Netns, Iface: i, Sysctl: s, Default: s.From == ""})
 			}
 		}
@@ -228,7 +228,7 @@ func NewPlan(t *topology.Topo) *Plan {
 func opCount(t *topology.Topo) int {
 	n := len(t.HostSysctls) + 3*len(t.Links)
 	for _, nd := range t.Nodes {
-		n += 1 + len(nd.Sysctls) + len(nd.Spec.Neighbors) + len(nd.Spec.Routes) + len(nd.Spec.Rules) + 2*len(nd.Spec.Firewall)
+		n += 2 + len(nd.Sysctls) + len(nd.Spec.Neighbors) + len(nd.Spec.Routes) + len(nd.Spec.Rules) + 2*len(nd.Spec.Firewall)
 		for _, i := range nd.Ifaces {
 			n += 5 + len(i.Sysctls) + len(i.Addresses)
 		}
@@ -236,14 +236,57 @@ func opCount(t *topology.Topo) int {
 	return n
 }
 
-// ifaceSysctls returns an interface's sysctls: netlab's defaults (IPv6 DAD
-// off unless the interface asks for it, so IPv6 is usable at once) followed
-// by the declared ones; an explicit key wins over a default. An interface
-// created with an MTU below IPv6's minimum 1280 has no IPv6 (and no
-// net/ipv6/conf/<dev> directory), so it gets no IPv6 default.
-func ifaceSysctls(i *topology.RIface) []topology.Sysctl {
+// dadDefault is the node-wide sysctl netlab writes so that IPv6 is usable at
+// once: interfaces created afterwards inherit default.accept_dad = 0, so no
+// link-local address waits for duplicate address detection. It costs one
+// write per node, where a per-interface key would cost one per interface.
+var dadDefault = mustSysctlKey("net.ipv6.conf.default.accept_dad")
+
+func mustSysctlKey(key string) topology.SysctlKey {
+	k, err := topology.ParseSysctlKey(key)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// nodeSysctls returns a node's node-wide sysctls: netlab's default DAD
+// setting first (unless the node declares default.accept_dad itself), then
+// the resolved ones (a kind's defaults, then the declared keys).
+func nodeSysctls(n *topology.RNode) []topology.Sysctl {
+	if _, declared := declaredDADDefault(n); declared {
+		return n.Sysctls
+	}
+	return append([]topology.Sysctl{{SysctlKey: dadDefault, Value: "0"}}, n.Sysctls...)
+}
+
+// declaredDADDefault returns the node's own default.accept_dad, if any.
+func declaredDADDefault(n *topology.RNode) (string, bool) {
+	for _, s := range n.Sysctls {
+		if s.Path == dadDefault.Path {
+			return strings.TrimSpace(s.Value), true
+		}
+	}
+	return "", false
+}
+
+// ifaceSysctls returns an interface's sysctls: netlab's DAD default where
+// the interface would not inherit the right one from the node's
+// default.accept_dad (1 for an interface that asks for DAD, 0 for the
+// others; an inherited 2 counts as DAD on), then the declared ones; an explicit key wins over a default. An
+// interface created with an MTU below IPv6's minimum 1280 has no IPv6 (and
+// no net/ipv6/conf/<dev> directory), so it gets no IPv6 default.
+func ifaceSysctls(n *topology.RNode, i *topology.RIface) []topology.Sysctl {
 	var out []topology.Sysctl
-	if i.Kind != topology.IfLo && !i.DAD && (i.MTU == 0 || i.MTU >= 1280) {
+	if i.Kind != topology.IfLo && (i.MTU == 0 || i.MTU >= 1280) {
+		inherited, declared := declaredDADDefault(n)
+		if !declared {
+			inherited = "0"
+		}
+		want := "0"
+		if i.DAD {
+			want = "1"
+		}
 		key := "net.ipv6.conf." + strings.ReplaceAll(i.Name, ".", "/") + ".accept_dad"
 		sk, err := topology.ParseSysctlKey(key)
 		explicit := false
@@ -252,8 +295,9 @@ func ifaceSysctls(i *topology.RIface) []topology.Sysctl {
 				explicit = true
 			}
 		}
-		if err == nil && !explicit {
-			out = append(out, topology.Sysctl{SysctlKey: sk, Value: "0"})
+		// accept_dad 2 also does DAD (and more): only on/off matters here.
+		if i.DAD != (inherited != "0") && err == nil && !explicit {
+			out = append(out, topology.Sysctl{SysctlKey: sk, Value: want})
 		}
 	}
 	return append(out, i.Sysctls...)

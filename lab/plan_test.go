@@ -636,17 +636,23 @@ func TestPlanAcceptDADDefault(t *testing.T) {
 		value   string
 		deflt   bool
 		comment bool
+		node    bool // a node-wide key
 	}
 	cases := map[string]want{
-		"r1 net.ipv6.conf.eth0/5.accept_dad": {1, "0", true, true},   // dotted name written with '/'
-		"r1 net.ipv6.conf.eth1.accept_dad":   {0, "", false, false},  // dad: true
-		"r1 net.ipv6.conf.eth2.accept_dad":   {1, "2", false, false}, // declared: wins, no default
-		"r1 net.ipv6.conf.lo.accept_dad":     {0, "", false, false},  // lo: none
-		"h1 net.ipv6.conf.br1.accept_dad":    {1, "0", true, true},
-		"h1 net.ipv6.conf.eth3.accept_dad":   {1, "0", true, true},
-		"sw net.ipv6.conf.p1.accept_dad":     {1, "0", true, true},
-		"sw net.ipv6.conf.sw0.accept_dad":    {1, "0", true, true},
-		"h3 net.ipv6.conf.eth1.accept_dad":   {1, "0", true, true},
+		// Every node's default is 0 before any link exists, so interfaces
+		// inherit it and need no key of their own...
+		"r1 net.ipv6.conf.default.accept_dad": {1, "0", true, true, true},
+		"h1 net.ipv6.conf.default.accept_dad": {1, "0", true, true, true},
+		"sw net.ipv6.conf.default.accept_dad": {1, "0", true, true, true},
+		"h3 net.ipv6.conf.default.accept_dad": {1, "0", true, true, true},
+		"r1 net.ipv6.conf.eth0/5.accept_dad":  {0, "", false, false, false},
+		"h1 net.ipv6.conf.br1.accept_dad":     {0, "", false, false, false},
+		"sw net.ipv6.conf.p1.accept_dad":      {0, "", false, false, false},
+		"sw net.ipv6.conf.sw0.accept_dad":     {0, "", false, false, false},
+		// ...except one that asks for DAD.
+		"r1 net.ipv6.conf.eth1.accept_dad": {1, "1", true, true, false},
+		"r1 net.ipv6.conf.eth2.accept_dad": {1, "2", false, false, false}, // declared: wins, no default
+		"r1 net.ipv6.conf.lo.accept_dad":   {0, "", false, false, false},  // lo: none
 	}
 	for k, w := range cases {
 		node, key, _ := strings.Cut(k, " ")
@@ -662,32 +668,80 @@ func TestPlanAcceptDADDefault(t *testing.T) {
 		if o.Sysctl.Value != w.value || o.Default != w.deflt || strings.HasSuffix(o.String(), "# netlab default") != w.comment {
 			t.Errorf("%s: %q (default=%v), want value %s default=%v", k, o, o.Default, w.value, w.deflt)
 		}
-		if o.Iface == nil {
-			t.Errorf("%s planned as a node-wide sysctl", k)
+		if (o.Iface == nil) != w.node {
+			t.Errorf("%s: node-wide %v, want %v", k, o.Iface == nil, w.node)
 		}
 	}
-	// The default precedes declared per-interface keys of the same interface.
+	// The node default comes first: before the links, and before the
+	// node's declared keys.
 	for _, o := range p.Ops {
-		if o.Kind == OpSysctl && o.Node == "r1" && o.Iface != nil && o.Iface.Name == "eth0.5" {
-			if o.Sysctl.Leaf != "accept_dad" {
-				t.Errorf("first sysctl of r1:eth0.5 is %q, want the accept_dad default", o)
+		if o.Kind == OpSysctl && o.Node == "r1" {
+			if o.Sysctl.Path != dadDefault.Path {
+				t.Errorf("first sysctl of r1 is %q, want the accept_dad default", o)
 			}
 			break
 		}
 	}
 }
 
-// An interface created with an MTU below 1280 has no IPv6 sysctls: the
-// accept_dad default would fail with "no such file or directory".
+// A node that declares its own default.accept_dad gets it instead of
+// netlab's, and its interfaces get per-interface keys where they would
+// inherit the wrong on/off.
+func TestPlanDeclaredDADDefault(t *testing.T) {
+	p := planOf(t, `
+name: dad
+nodes:
+  h1:
+    sysctls: {net.ipv6.conf.default.accept_dad: 1}
+    interfaces:
+      eth0: {}
+      eth1: {dad: true}
+  h2:
+    sysctls: {net.ipv6.conf.default.accept_dad: 2}
+    interfaces:
+      eth1: {dad: true}
+links:
+  - endpoints: [h1:eth0, h2:eth0]
+  - endpoints: [h1:eth1, h2:eth1]
+`)
+	for _, c := range []struct {
+		node, key, value string
+		deflt            bool
+	}{
+		{"h1", "net.ipv6.conf.default.accept_dad", "1", false},
+		{"h1", "net.ipv6.conf.eth0.accept_dad", "0", true},
+		{"h1", "net.ipv6.conf.eth1.accept_dad", "", false}, // inherits 1
+		{"h2", "net.ipv6.conf.default.accept_dad", "2", false},
+		{"h2", "net.ipv6.conf.eth0.accept_dad", "0", true},
+		{"h2", "net.ipv6.conf.eth1.accept_dad", "", false}, // 2 is DAD on too
+	} {
+		ops := findSysctl(p, c.node, c.key)
+		if c.value == "" {
+			if len(ops) != 0 {
+				t.Errorf("%s %s: %v, want none", c.node, c.key, ops)
+			}
+			continue
+		}
+		if len(ops) != 1 || ops[0].Sysctl.Value != c.value || ops[0].Default != c.deflt {
+			t.Errorf("%s %s: %v, want one =%s (default %v)", c.node, c.key, ops, c.value, c.deflt)
+		}
+	}
+}
+
+// An interface created with an MTU below 1280 has no IPv6 sysctls: a
+// per-interface accept_dad default (planned where the node declares its
+// own default.accept_dad) would fail with "no such file or directory".
 func TestPlanNoIPv6DefaultBelowMinMTU(t *testing.T) {
 	p := planOf(t, `
 name: small
 nodes:
   h1:
+    sysctls: {net.ipv6.conf.default.accept_dad: 1}
     interfaces:
       eth0: {addresses: [192.0.2.1/24], mtu: 1000}
       eth1: {mtu: 1280}
-  h2: {}
+  h2:
+    sysctls: {net.ipv6.conf.default.accept_dad: 1}
 links:
   - endpoints: [h1:eth0, h2:eth0]
   - endpoints: [h1:eth1, h2:eth1]
@@ -743,8 +797,8 @@ nodes:
 }
 
 func TestPlanNetnsLine(t *testing.T) {
-	p := planOf(t, "name: my-lab\nnodes: {a_b: {}}\n")
-	if len(p.Ops) != 1 {
+	p := planOf(t, "name: my-lab\nnodes: {a_b: {sysctls: {net.ipv6.conf.default.accept_dad: 1}}}\n")
+	if len(p.Ops) != 2 {
 		t.Fatalf("plan of one empty node:\n%s", p)
 	}
 	want := `ip netns add my-lab-a_b  # lo up, lo alias "netlab:my-lab:<run>" set before the name is published`
@@ -757,7 +811,7 @@ func TestPlanNetnsLine(t *testing.T) {
 	if got := (Op{Kind: OpKind(99)}).String(); !strings.Contains(got, "unknown op 99") {
 		t.Errorf("unknown op prints %q", got)
 	}
-	if p.String() != want+"\n" {
+	if p.String() != want+"\n"+"ip netns exec my-lab-a_b sysctl -w net.ipv6.conf.default.accept_dad=1\n" {
 		t.Errorf("Plan.String = %q", p.String())
 	}
 }

@@ -405,8 +405,6 @@ func (a *applier) do(ctx context.Context, o Op) error {
 		return a.firewall(ctx, o)
 	case OpQdisc:
 		return a.setQdisc(o)
-	case OpNetns:
-		return a.createNetns(o)
 	case OpVeth:
 		return a.veth(o)
 	case OpBridge:
@@ -469,12 +467,23 @@ func opErr(node, object, op string, err error) error {
 	return &OpError{Node: node, Object: object, Op: op, Err: err}
 }
 
-func (a *applier) createNetns(o Op) error {
+// createNetns creates a node's namespace and, on the same thread inside it
+// before its name is published, marks it, sets lo up and writes the node's
+// sysctls (so they precede every link). It returns the index in
+// append([]Op{o}, sysctls...) of the op that failed.
+func (a *applier) createNetns(o Op, sysctls []Op) (int, error) {
+	a.opts.log().Debug("apply", "op", o.String())
 	// Intent first: a crash after this line leaves a record down can follow.
 	if err := a.journal.Append(state.Record{Op: state.OpNetns, Name: o.Netns, Node: o.Node, RunID: a.runID}); err != nil {
-		return opErr(o.Node, "namespace "+o.Netns, "journal intent", err)
+		return 0, opErr(o.Node, "namespace "+o.Netns, "journal intent", err)
 	}
 	marker := Marker(a.lab, a.runID)
+	batch := make([]nsutil.SysctlWrite, len(sysctls))
+	for i, s := range sysctls {
+		a.opts.log().Debug("apply", "op", s.String())
+		batch[i] = nsutil.SysctlWrite{Path: s.Sysctl.Path, Value: s.Sysctl.Value}
+	}
+	bad := -1
 	ns, h, err := nsutil.CreateNamedHandle(o.Netns, func(h *netlink.Handle) error {
 		lo, err := h.LinkByName("lo")
 		if err != nil {
@@ -486,16 +495,26 @@ func (a *applier) createNetns(o Op) error {
 		if err := h.LinkSetUp(lo); err != nil {
 			return fmt.Errorf("set lo up: %w", err)
 		}
-		return nil
+		bad, err = nsutil.WriteSysctlsHere(batch)
+		return err
 	})
 	if err != nil {
-		return opErr(o.Node, "", "create namespace", err)
+		if bad >= 0 {
+			s := sysctls[bad]
+			// The namespace was never published; keep only the kernel's
+			// reason for the sysctl.
+			return bad + 1, opErr(s.Node, "sysctl "+s.Sysctl.Key, "write "+s.Sysctl.Value, errors.Unwrap(err))
+		}
+		return 0, opErr(o.Node, "", "create namespace", err)
 	}
 	a.mu.Lock()
 	a.nodes[o.Node] = &nodeHandle{ns: ns, nl: h}
 	a.made[o.Node] = true
 	a.mu.Unlock()
-	return nil
+	if i, err := checkSysctls(sysctls, batch); err != nil {
+		return i + 1, err
+	}
+	return 0, nil
 }
 
 // sysctls writes one node's consecutive sysctl ops as one batch (one switch
@@ -513,6 +532,11 @@ func (a *applier) sysctls(ops []Op) (int, error) {
 		o = ops[bad]
 		return bad, opErr(o.Node, "sysctl "+o.Sysctl.Key, "write "+o.Sysctl.Value, err)
 	}
+	return checkSysctls(ops, batch)
+}
+
+// checkSysctls compares what the kernel kept with what each op wrote.
+func checkSysctls(ops []Op, batch []nsutil.SysctlWrite) (int, error) {
 	for i, o := range ops {
 		if !sysctlEqual(o.Sysctl.Path, o.Sysctl.Value, batch[i].Got) {
 			return i, opErr(o.Node, "sysctl "+o.Sysctl.Key, "write "+o.Sysctl.Value, fmt.Errorf("the kernel kept %q", batch[i].Got))

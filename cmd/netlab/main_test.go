@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,11 @@ import (
 
 // TestMain lets scripts run `netlab`: testscript puts a copy of this test
 // binary named netlab on $PATH, and that copy runs main's run().
+
+// updateScripts rewrites the files a script compares stdout with (cmp):
+// go test ./cmd/netlab -run TestScripts -update-scripts
+var updateScripts = flag.Bool("update-scripts", false, "rewrite testscript cmp files from the actual output")
+
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"netlab": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
@@ -37,7 +43,8 @@ func TestScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	testscript.Run(t, testscript.Params{
-		Dir: filepath.Join("testdata", "script"),
+		Dir:           filepath.Join("testdata", "script"),
+		UpdateScripts: *updateScripts,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("LABS", labs)
 			env.Setenv("NETLAB_STATE_DIR", filepath.Join(env.WorkDir, "state"))

@@ -373,34 +373,36 @@ type SysctlWrite struct {
 // into ns for the whole batch, reading each one back into its Got. It stops
 // at the first failure and returns its index (-1 when all succeeded).
 func WriteSysctls(ns netns.NsHandle, batch []SysctlWrite) (int, error) {
-	paths := make([]string, len(batch))
-	for i, w := range batch {
-		p, err := sysctlPath(w.Path)
-		if err != nil {
-			return i, err
-		}
-		paths[i] = p
-	}
 	failed := -1
 	err := Do(ns, func() error {
-		for i := range batch {
-			if err := writeFile(paths[i], batch[i].Value); err != nil {
-				failed = i
-				return err
-			}
-			b, err := os.ReadFile(paths[i])
-			if err != nil {
-				failed = i
-				return fmt.Errorf("read back: %w", err)
-			}
-			batch[i].Got = strings.TrimSpace(string(b))
-		}
-		return nil
+		var err error
+		failed, err = WriteSysctlsHere(batch)
+		return err
 	})
 	if err != nil && failed < 0 {
 		failed = 0
 	}
 	return failed, err
+}
+
+// WriteSysctlsHere is WriteSysctls in the calling thread's namespace: call
+// it inside Do or a CreateNamed setup.
+func WriteSysctlsHere(batch []SysctlWrite) (int, error) {
+	for i := range batch {
+		p, err := sysctlPath(batch[i].Path)
+		if err != nil {
+			return i, err
+		}
+		if err := writeFile(p, batch[i].Value); err != nil {
+			return i, err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return i, fmt.Errorf("read back %s: %w", batch[i].Path, err)
+		}
+		batch[i].Got = strings.TrimSpace(string(b))
+	}
+	return -1, nil
 }
 
 // SysctlExists reports whether /proc/sys/<rel> exists in the current thread's
