@@ -28,13 +28,9 @@ const (
 // entries included; the kernel's multicast entries and bridge FDB entries
 // left out), sorted by device, family and address.
 func (n *Node) Neighbors(ctx context.Context) ([]neighctl.Entry, error) {
-	var es []neighctl.Entry
-	err := n.withNeigh(ctx, "neighbours", func(c *neighctl.Conn) error {
-		var err error
-		es, err = c.List(ctx, neighctl.Filter{})
-		return err
+	return neighCall(ctx, n, "neighbours", func(c *neighctl.Conn) ([]neighctl.Entry, error) {
+		return c.List(ctx, neighctl.Filter{})
 	})
-	return es, err
 }
 
 // Neighbor returns the node's entry for addr: an IP address, or IP%DEV for
@@ -46,20 +42,17 @@ func (n *Node) Neighbor(ctx context.Context, addr string) (neighctl.Entry, error
 	if err != nil {
 		return neighctl.Entry{}, n.errorf("neighbour "+addr, err)
 	}
-	var e neighctl.Entry
-	err = n.withNeigh(ctx, "neighbour "+addr, func(c *neighctl.Conn) error {
-		var err error
-		e, err = neighborOf(ctx, c, ip, dev)
-		return err
+	return neighCall(ctx, n, "neighbour "+addr, func(c *neighctl.Conn) (neighctl.Entry, error) {
+		return neighborOf(ctx, c, ip, dev)
 	})
-	return e, err
 }
 
 // WaitNeighbor reads the node's entry for addr (as Neighbor) every
 // PollInterval until its state is one of states (neighctl.Absent: until it
 // is gone) and returns it; after timeout (0: DefaultWaitTimeout) or when
 // ctx ends it fails with an error that lists the states it observed, with
-// when each began. The error wraps context.DeadlineExceeded on a timeout.
+// when each began, and returns the last entry it read. The error wraps
+// context.DeadlineExceeded on a timeout.
 func (n *Node) WaitNeighbor(ctx context.Context, addr string, timeout time.Duration, states ...neighctl.State) (neighctl.Entry, error) {
 	object := "neighbour " + addr
 	if len(states) == 0 {
@@ -72,8 +65,7 @@ func (n *Node) WaitNeighbor(ctx context.Context, addr string, timeout time.Durat
 	if timeout == 0 {
 		timeout = DefaultWaitTimeout
 	}
-	var got neighctl.Entry
-	err = n.withNeigh(ctx, object, func(c *neighctl.Conn) error {
+	return neighCall(ctx, n, object, func(c *neighctl.Conn) (neighctl.Entry, error) {
 		t0 := time.Now()
 		deadline := t0.Add(timeout)
 		var seen []string
@@ -81,30 +73,28 @@ func (n *Node) WaitNeighbor(ctx context.Context, addr string, timeout time.Durat
 		for i := 0; ; i++ {
 			e, err := neighborOf(ctx, c, ip, dev)
 			if err != nil {
-				return err
+				return e, err
 			}
 			if i == 0 || e.State != last {
 				seen = append(seen, fmt.Sprintf("%s (+%v)", e.State, time.Since(t0).Round(time.Millisecond)))
 				last = e.State
 			}
 			if slices.Contains(states, e.State) {
-				got = e
-				return nil
+				return e, nil
 			}
 			wait := time.Until(deadline)
 			if wait <= 0 {
-				return fmt.Errorf("not %s within %v; observed %s: %w", stateList(states), timeout, strings.Join(seen, " -> "), context.DeadlineExceeded)
+				return e, fmt.Errorf("not %s within %v; observed %s: %w", stateList(states), timeout, strings.Join(seen, " -> "), context.DeadlineExceeded)
 			}
 			tm := time.NewTimer(min(PollInterval, wait))
 			select {
 			case <-ctx.Done():
 				tm.Stop()
-				return fmt.Errorf("waiting for %s; observed %s: %w", stateList(states), strings.Join(seen, " -> "), ctx.Err())
+				return e, fmt.Errorf("waiting for %s; observed %s: %w", stateList(states), strings.Join(seen, " -> "), ctx.Err())
 			case <-tm.C:
 			}
 		}
 	})
-	return got, err
 }
 
 // MustNeighbor is Neighbor, failing t on error (not on a missing entry:
@@ -128,12 +118,13 @@ func (n *Node) MustWaitNeighbor(t testing.TB, addr string, timeout time.Duration
 	return e
 }
 
-// withNeigh runs fn with a neighctl connection in the node's namespace.
-func (n *Node) withNeigh(ctx context.Context, object string, fn func(c *neighctl.Conn) error) error {
-	return n.withNS(ctx, object, func(ns netns.NsHandle) error {
+// neighCall runs fn with a neighctl connection in the node's namespace.
+func neighCall[T any](ctx context.Context, n *Node, object string, fn func(c *neighctl.Conn) (T, error)) (T, error) {
+	return nsCall(ctx, n, object, func(ns netns.NsHandle) (T, error) {
 		c, err := neighctl.Open(ns)
 		if err != nil {
-			return err
+			var zero T
+			return zero, err
 		}
 		defer c.Close()
 		return fn(c)

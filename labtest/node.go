@@ -75,6 +75,18 @@ func (n *Node) withNS(ctx context.Context, object string, fn func(ns netns.NsHan
 	return nil
 }
 
+// nsCall runs fn in the node's namespace (see withNS) and returns its
+// value, also when it comes with an error (a probe's result so far).
+func nsCall[T any](ctx context.Context, n *Node, object string, fn func(ns netns.NsHandle) (T, error)) (T, error) {
+	var v T
+	err := n.withNS(ctx, object, func(ns netns.NsHandle) error {
+		var err error
+		v, err = fn(ns)
+		return err
+	})
+	return v, err
+}
+
 // Output is what a command run by Exec printed, and how it ended.
 type Output struct {
 	Stdout, Stderr string
@@ -159,12 +171,9 @@ func (n *Node) Ping(ctx context.Context, dst string, o probe.PingOptions) (*prob
 	if o.Count == 0 && o.Deadline == 0 {
 		o.Count = 1
 	}
-	var res *probe.PingResult
-	err = n.withNS(ctx, object, func(ns netns.NsHandle) error {
-		res, err = probe.Ping(ctx, ns, addr, o)
-		return err
+	return nsCall(ctx, n, object, func(ns netns.NsHandle) (*probe.PingResult, error) {
+		return probe.Ping(ctx, ns, addr, o)
 	})
-	return res, err
 }
 
 // MustPing sends exactly one echo request to dst, waits up to 2 s for the
@@ -213,12 +222,9 @@ func (n *Node) Arping(ctx context.Context, dev, target string, o probe.ArpingOpt
 	if o.Count == 0 && o.Deadline == 0 {
 		o.Count = 1
 	}
-	var res *probe.ArpingResult
-	err = n.withNS(ctx, object, func(ns netns.NsHandle) error {
-		res, err = probe.Arping(ctx, ns, addr, o)
-		return err
+	return nsCall(ctx, n, object, func(ns netns.NsHandle) (*probe.ArpingResult, error) {
+		return probe.Arping(ctx, ns, addr, o)
 	})
-	return res, err
 }
 
 // MustArping sends one ARP request (NDP solicitation for IPv6) for target
@@ -257,12 +263,9 @@ func (n *Node) Sysctl(ctx context.Context, key string) (string, error) {
 	if err != nil {
 		return "", n.errorf(object, err)
 	}
-	var v string
-	err = n.withNS(ctx, object, func(ns netns.NsHandle) error {
-		v, err = nsutil.ReadSysctl(ns, k.Path)
-		return err
+	return nsCall(ctx, n, object, func(ns netns.NsHandle) (string, error) {
+		return nsutil.ReadSysctl(ns, k.Path)
 	})
-	return v, err
 }
 
 // SetSysctl writes a sysctl inside the node. The lab's teardown does not

@@ -28,17 +28,14 @@ func (n *Node) RouteGet(ctx context.Context, query string) (*routectl.Decision, 
 	if err != nil {
 		return nil, n.errorf(object, err)
 	}
-	var d *routectl.Decision
-	err = n.withNS(ctx, object, func(ns netns.NsHandle) error {
+	return nsCall(ctx, n, object, func(ns netns.NsHandle) (*routectl.Decision, error) {
 		c, err := routectl.Open(ns)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer c.Close()
-		d, err = c.Get(ctx, q)
-		return err
+		return c.Get(ctx, q)
 	})
-	return d, err
 }
 
 // MustRouteGet is RouteGet, failing t on error (not on a refusal: check
