@@ -31,6 +31,8 @@
 // cleaned up in the process: a panic on another goroutine, a `go test
 // -timeout` expiry, or a SIGKILL end the process at once; `netlab cleanup`
 // (crashed or orphaned labs) or `netlab down <name>` then removes the lab.
+// Lab.Down (MustDown) takes a lab down before the test ends, e.g. to check
+// what down leaves; the cleanup then has nothing to do.
 //
 // # Tests that cannot run
 //
