@@ -46,6 +46,11 @@ func (v *validator) scenarioPass() {
 			default:
 				v.errf(p+".arping.mode", "mode %q: want request, gratuitous or reply", s.Arping.Mode)
 			}
+			switch s.Arping.Expect {
+			case "", "success", "failure":
+			default:
+				v.errf(p+".arping.expect", "expect %q: want success or failure", s.Arping.Expect)
+			}
 		case s.TCP != nil:
 			v.node(p+".tcp.from", s.TCP.From)
 			v.addr(p+".tcp.to", s.TCP.To)

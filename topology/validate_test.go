@@ -1066,7 +1066,7 @@ scenario:
   - ping: {from: h1, to: 192.0.2.2, count: 0}
   - name: only a name
   - wait: {node: h1, neighbor: 192.0.2.2, state: [STALE, SLEEPY]}
-  - arping: {from: h2, to: 192.0.2.1, mode: shout, count: 0}
+  - arping: {from: h2, to: 192.0.2.1, mode: shout, count: 0, expect: maybe}
 `,
 			wants: []want{
 				{"scenario[0]", "a step has exactly one action", 12},
@@ -1077,6 +1077,7 @@ scenario:
 				{"scenario[5].wait.state[1]", `unknown neighbour state "SLEEPY"`, 17},
 				{"scenario[6].arping.mode", `mode "shout"`, 18},
 				{"scenario[6].arping.count", "count 0: want a positive number", 18},
+				{"scenario[6].arping.expect", `expect "maybe": want success or failure`, 18},
 			},
 		},
 		{

@@ -125,6 +125,7 @@ Exit codes: 0 ok, 1 a check or operation failed, 2 usage or invalid input,
 	root.AddCommand(a.cleanupCmd())
 	root.AddCommand(a.pingCmd(), a.arpingCmd())
 	root.AddCommand(a.runCmd())
+	root.AddCommand(a.schemaCmd())
 	return root
 }
 
