@@ -113,7 +113,7 @@ Exit codes: 0 ok, 1 a check or operation failed, 2 usage or invalid input,
 			return nil
 		},
 	}
-	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format: text, json, or jsonl (streams: neigh watch)")
+	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format: text, json, or jsonl (streams: neigh watch); graph: dot, mermaid, svg")
 	root.PersistentFlags().StringVar(&a.stateDir, "state-dir", envOr("NETLAB_STATE_DIR", "/run/netlab"), "runtime state directory (env NETLAB_STATE_DIR)")
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log each operation to stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
@@ -122,6 +122,7 @@ Exit codes: 0 ok, 1 a check or operation failed, 2 usage or invalid input,
 	root.AddCommand(a.cleanupCmd())
 	root.AddCommand(a.pingCmd(), a.arpingCmd())
 	root.AddCommand(a.runCmd())
+	a.addTools(root) // keep last: it adds completion to the commands above
 	return root
 }
 
