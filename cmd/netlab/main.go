@@ -156,11 +156,7 @@ func findLab(arg string) (string, error) {
 	if strings.ContainsAny(arg, "/") || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
 		return "", &usageError{fmt.Errorf("lab file %s: no such file", arg)}
 	}
-	var dirs []string
-	if p := os.Getenv("NETLAB_PATH"); p != "" {
-		dirs = append(dirs, filepath.SplitList(p)...)
-	}
-	dirs = append(dirs, "labs")
+	dirs := labSearchDirs()
 	for _, d := range dirs {
 		for _, ext := range []string{".yaml", ".yml"} {
 			f := filepath.Join(d, arg+ext)
