@@ -7,10 +7,10 @@ import (
 )
 
 // addTools adds the commands around the lab ones: graph, version (and
-// --version), and dynamic shell completion for the whole tree (cobra's
-// completion command writes the scripts).
+// --version), the hidden gendocs, and dynamic shell completion for the
+// whole tree (cobra's completion command writes the scripts).
 func (a *app) addTools(root *cobra.Command) {
-	root.AddCommand(a.graphCmd(), a.versionCmd())
+	root.AddCommand(a.graphCmd(), a.versionCmd(), a.gendocsCmd())
 	root.Version = buildVersion(debug.ReadBuildInfo()).short()
 	root.SetVersionTemplate("{{.Version}}\n")
 	a.registerCompletions(root)
