@@ -326,3 +326,24 @@ func TestSVGNoDot(t *testing.T) {
 		t.Errorf("SVG without dot on PATH: err = %v, want ErrNoDot", err)
 	}
 }
+
+// TestReadmeExample: the Mermaid block in README.md is today's output for
+// labs/router.yaml (the golden file).
+func TestReadmeExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "```mermaid\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no ```mermaid block")
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "router.mmd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if block != string(want) {
+		t.Errorf("README.md's mermaid block is not `netlab graph router -o mermaid` (testdata/router.mmd):\n%s", want)
+	}
+}
