@@ -116,7 +116,7 @@ Exit codes: 0 ok, 1 a check or operation failed, 2 usage or invalid input,
 			return nil
 		},
 	}
-	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format: text, json, or jsonl (streams: neigh watch)")
+	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format: text, json, or jsonl (streams: neigh watch); graph: dot, mermaid, svg")
 	root.PersistentFlags().StringVar(&a.stateDir, "state-dir", envOr("NETLAB_STATE_DIR", "/run/netlab"), "runtime state directory (env NETLAB_STATE_DIR)")
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log each operation to stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
@@ -126,6 +126,7 @@ Exit codes: 0 ok, 1 a check or operation failed, 2 usage or invalid input,
 	root.AddCommand(a.pingCmd(), a.arpingCmd())
 	root.AddCommand(a.runCmd())
 	root.AddCommand(a.schemaCmd())
+	a.addTools(root) // keep last: it adds completion to the commands above
 	return root
 }
 
@@ -159,11 +160,7 @@ func findLab(arg string) (string, error) {
 	if strings.ContainsAny(arg, "/") || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
 		return "", &usageError{fmt.Errorf("lab file %s: no such file", arg)}
 	}
-	var dirs []string
-	if p := os.Getenv("NETLAB_PATH"); p != "" {
-		dirs = append(dirs, filepath.SplitList(p)...)
-	}
-	dirs = append(dirs, "labs")
+	dirs := labSearchDirs()
 	for _, d := range dirs {
 		for _, ext := range []string{".yaml", ".yml"} {
 			f := filepath.Join(d, arg+ext)
