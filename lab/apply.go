@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -122,7 +123,9 @@ func (a *applier) applyStage(ctx context.Context, ops []Op, workers int, step fu
 	)
 	fail := func(at int, err error) {
 		mu.Lock()
-		if first == nil || at < first.at {
+		// After a failure, the other nodes stop with context.Canceled: a
+		// consequence, not a failure of their own.
+		if first == nil || (at < first.at && !errors.Is(err, context.Canceled)) {
 			first = &failure{at, err}
 		}
 		mu.Unlock()

@@ -328,7 +328,10 @@ func TestPingContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	res, err := Ping(ctx, p.a, v4b, PingOptions{Interval: 10 * time.Millisecond})
-	if !errors.Is(err, context.DeadlineExceeded) || res == nil || res.Received < 5 || res.Received != res.Transmitted {
+	// The context can end between a request and its reply: the last one or
+	// two (a busy machine can delay a reply past the next 10 ms send) may
+	// be unanswered, never more.
+	if !errors.Is(err, context.DeadlineExceeded) || res == nil || res.Received < 5 || res.Transmitted-res.Received > 2 {
 		t.Errorf("count 0 until the context ends: %+v, %v", res, err)
 	}
 	// The deadline option ends a count-0 run without an error.
