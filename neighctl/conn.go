@@ -1,6 +1,7 @@
 package neighctl
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"syscall"
@@ -20,7 +21,17 @@ import (
 type Conn struct {
 	rc  *nsutil.RouteConn
 	seq uint32 // request sequence; used only inside rc.Do, under its lock
+	rx  rxBuf  // the dump socket's receive buffer; likewise
 	now func() time.Time
+}
+
+// rxBuf is a dump socket's receive buffer and port id, kept across dumps:
+// a watch dumps every namespace's table several times a second, and a
+// fresh 64 KiB buffer per read (what nl.NetlinkSocket.Receive does) was
+// most of an idle watch's cost.
+type rxBuf struct {
+	buf []byte
+	pid uint32
 }
 
 // Open returns a Conn for the namespace ns. The caller may close ns
@@ -58,7 +69,7 @@ func (c *Conn) dump(msgType int, data nl.NetlinkRequestData, want uint16) ([]raw
 	var out []rawMsg
 	err := c.rc.Do(func(_ *netlink.Handle, s *nl.NetlinkSocket) error {
 		var err error
-		out, err = dumpOn(s, &c.seq, msgType, data, want, c.now)
+		out, err = dumpOn(s, &c.seq, &c.rx, msgType, data, want, c.now)
 		return err
 	})
 	return out, err
@@ -72,16 +83,20 @@ type rawMsg struct {
 
 // dumpOn runs one dump on s. A dump interrupted by a concurrent change
 // (NLM_F_DUMP_INTR) is retried, at most a few times.
-func dumpOn(s *nl.NetlinkSocket, seq *uint32, msgType int, data nl.NetlinkRequestData, want uint16, now func() time.Time) ([]rawMsg, error) {
+func dumpOn(s *nl.NetlinkSocket, seq *uint32, rx *rxBuf, msgType int, data nl.NetlinkRequestData, want uint16, now func() time.Time) ([]rawMsg, error) {
 	for attempt := 0; ; attempt++ {
-		out, intr, err := dumpOnce(s, seq, msgType, data, want, now)
+		out, intr, err := dumpOnce(s, seq, rx, msgType, data, want, now)
 		if err != nil || !intr || attempt >= 3 {
 			return out, err
 		}
 	}
 }
 
-func dumpOnce(s *nl.NetlinkSocket, seq *uint32, msgType int, data nl.NetlinkRequestData, want uint16, now func() time.Time) ([]rawMsg, bool, error) {
+// rxBufSize holds any one read of a dump (the kernel fills at most 32 KiB
+// per read; nl.RECEIVE_BUFFER_SIZE is 64 KiB).
+const rxBufSize = 1 << 16
+
+func dumpOnce(s *nl.NetlinkSocket, seq *uint32, rx *rxBuf, msgType int, data nl.NetlinkRequestData, want uint16, now func() time.Time) ([]rawMsg, bool, error) {
 	req := nl.NewNetlinkRequest(msgType, unix.NLM_F_DUMP)
 	*seq++
 	req.Seq = *seq
@@ -89,23 +104,36 @@ func dumpOnce(s *nl.NetlinkSocket, seq *uint32, msgType int, data nl.NetlinkRequ
 	if err := s.Send(req); err != nil {
 		return nil, false, fmt.Errorf("send: %w", err)
 	}
-	pid, err := s.GetPid()
-	if err != nil {
-		return nil, false, err
+	if rx.buf == nil {
+		pid, err := s.GetPid()
+		if err != nil {
+			return nil, false, err
+		}
+		rx.buf, rx.pid = make([]byte, rxBufSize), pid
 	}
 	var out []rawMsg
 	intr := false
 	for {
-		msgs, from, err := s.Receive()
+		n, from, err := unix.Recvfrom(s.GetFd(), rx.buf, 0)
 		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
 			return nil, false, fmt.Errorf("receive: %w", err)
 		}
 		at := now()
-		if from.Pid != nl.PidKernel {
+		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != nl.PidKernel {
 			continue
 		}
+		if n < unix.NLMSG_HDRLEN {
+			return nil, false, fmt.Errorf("receive: short netlink message (%d bytes)", n)
+		}
+		msgs, err := syscall.ParseNetlinkMessage(rx.buf[:n])
+		if err != nil {
+			return nil, false, fmt.Errorf("receive: %w", err)
+		}
 		for _, m := range msgs {
-			if m.Header.Seq != req.Seq || m.Header.Pid != pid {
+			if m.Header.Seq != req.Seq || m.Header.Pid != rx.pid {
 				continue // a stale reply of an earlier, abandoned request
 			}
 			if m.Header.Flags&unix.NLM_F_DUMP_INTR != 0 {
@@ -129,7 +157,8 @@ func dumpOnce(s *nl.NetlinkSocket, seq *uint32, msgType int, data nl.NetlinkRequ
 				}
 				return out, intr, nil
 			case want:
-				out = append(out, rawMsg{data: m.Data, at: at})
+				// The buffer is reused by the next read: keep a copy.
+				out = append(out, rawMsg{data: bytes.Clone(m.Data), at: at})
 			}
 		}
 	}
