@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -108,15 +109,40 @@ func teardown(store *state.Store, ledger *hostknob.Ledger, lab string, lock *sta
 		log.Warn("cannot tell which namespaces other processes hold; deleting every link explicitly", "err", herr)
 		held = nil
 	}
-	for _, n := range names {
-		removed, skip, err := removeNetns(lab, n, known[n], held)
+	// Namespaces go in parallel (each is a few syscalls and a netlink
+	// round trip); the report keeps name order.
+	type outcome struct {
+		removed bool
+		skip    string
+		err     error
+	}
+	results := make([]outcome, len(names))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(DefaultWorkers(), len(names)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				n := names[i]
+				removed, skip, err := removeNetns(lab, n, known[n], held)
+				results[i] = outcome{removed, skip, err}
+			}
+		}()
+	}
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, r := range results {
 		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case skip != "":
-			rep.Skipped = append(rep.Skipped, n+": "+skip)
-		case removed:
-			rep.Removed = append(rep.Removed, n)
+		case r.err != nil:
+			errs = append(errs, r.err)
+		case r.skip != "":
+			rep.Skipped = append(rep.Skipped, names[i]+": "+r.skip)
+		case r.removed:
+			rep.Removed = append(rep.Removed, names[i])
 		}
 	}
 	restored, err := ledger.Release(lab)
