@@ -3,6 +3,7 @@ package nsutil
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -393,14 +394,11 @@ func WriteSysctlsHere(batch []SysctlWrite) (int, error) {
 		if err != nil {
 			return i, err
 		}
-		if err := writeFile(p, batch[i].Value); err != nil {
+		got, err := writeReadBack(p, batch[i].Value)
+		if err != nil {
 			return i, err
 		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return i, fmt.Errorf("read back %s: %w", batch[i].Path, err)
-		}
-		batch[i].Got = strings.TrimSpace(string(b))
+		batch[i].Got = got
 	}
 	return -1, nil
 }
@@ -434,6 +432,27 @@ func WriteHostSysctl(rel, value string) error {
 		return err
 	}
 	return writeFile(p, value)
+}
+
+// writeReadBack writes a sysctl and reads it back through the same open
+// file: one path lookup, not two. A lookup under /proc/sys costs time in
+// proportion to the number of network namespaces (their same-named
+// directories share one dentry hash chain), so with a thousand namespaces
+// the opens, not the writes, are what sysctls cost.
+func writeReadBack(p, value string) (string, error) {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := f.WriteString(value); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("read back: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 func writeFile(p, value string) error {
