@@ -271,7 +271,8 @@ echo "left:$(ls -A /run/netns) $(ls -A /run/netlab | grep -v '^\.locks$')"
 // root (rootless; here root mapped to itself, which gives no capability
 // outside it) with network, mount and pid namespaces of its own and a
 // private /run, a lab comes up, answers netlab's ping (a raw socket), runs
-// its firewall and scenario and goes down. Without a network namespace of
+// its firewall and scenario and goes down; a lab with host knobs is exit 3
+// (they live in the initial user and network namespaces). Without a network namespace of
 // its own netlab could enter node namespaces but never switch back: exit 3,
 // explained, before anything is created.
 func TestRootlessUserNamespace(t *testing.T) {
@@ -279,15 +280,17 @@ func TestRootlessUserNamespace(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, "labs/local-drop.yaml", "rootless")
 	v := newLab(t, "labs/veth-pair.yaml", "rootlessrun")
+	k := newLab(t, "e2e/testdata/host-knob.yaml", "rootlessknob")
 	out := t.TempDir()
 	const script = containerRun + `
 "$1" up --wait 5s "$2" >/dev/null; echo "rc[up]=$?"
 "$1" status -o json "$3" >/dev/null; echo "rc[status]=$?"
 "$1" down "$3" >/dev/null; echo "rc[down]=$?"
 "$1" run --out "$5" "$4" >/dev/null; echo "rc[run]=$?"
+"$1" up --wait 0 "$6"; echo "rc[knob]=$?"
 echo "left:$(ls -A /run/netns) $(ls -A /run/netlab | grep -v '^\.locks$')"
 `
-	r := inContainer(t, []string{"--user", "--map-root-user", "--net"}, script, netlabBin, l.File, l.Name, v.File, out)
+	r := inContainer(t, []string{"--user", "--map-root-user", "--net"}, script, netlabBin, l.File, l.Name, v.File, out, k.File)
 	if r.code != 0 {
 		t.Fatalf("container script failed:\n%s", r)
 	}
@@ -295,6 +298,9 @@ echo "left:$(ls -A /run/netns) $(ls -A /run/netlab | grep -v '^\.locks$')"
 		if rc := exitOf(t, r, what); rc != "0" {
 			t.Errorf("%s in a user namespace: exit %s:\n%s", what, rc, r)
 		}
+	}
+	if rc := exitOf(t, r, "knob"); rc != "3" || !strings.Contains(r.stderr, "host knobs cannot be set at all") {
+		t.Errorf("a host knob in a user namespace: exit %s, want 3 saying host knobs cannot be set there:\n%s", rc, r)
 	}
 	if !strings.Contains(r.stdout, "left: \n") {
 		t.Errorf("the user namespace's /run/netns or /run/netlab is not empty:\n%s", r)
@@ -318,4 +324,5 @@ echo "left:$(ls -A /run/netns 2>/dev/null) $(ls -A /run/netlab | grep -v '^\.loc
 	}
 	checkNothingOf(t, l.Name)
 	checkNothingOf(t, v.Name)
+	checkNothingOf(t, k.Name)
 }

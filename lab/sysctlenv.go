@@ -57,5 +57,9 @@ func notInitialNetns(key, path string) error {
 	if _, err := os.Stat("/proc/sys/net/ipv4/neigh/default"); err == nil || !errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	return envErrorf("host sysctl %s: this netlab runs in a network namespace other than the host's initial one (no /proc/sys/net/ipv4/neigh/default), and the kernel has the neighbour tables' default.* knobs only there; run it in the host's network namespace (docker run --network host, or no unshare --net) or use a lab without host.sysctls (see docs/ci.md)", key)
+	way := "run it in the host's network namespace (docker run --network host, or no unshare --net) or use a lab without host.sysctls (see docs/ci.md)"
+	if !nsutil.InitialUserNS() {
+		way = "in a user namespace (rootless) host knobs cannot be set at all, since the host's network namespace belongs to the initial user namespace: use a lab without host.sysctls, or run netlab as root (see docs/rootless.md)"
+	}
+	return envErrorf("host sysctl %s: this netlab runs in a network namespace other than the host's initial one (no /proc/sys/net/ipv4/neigh/default), and the kernel has the neighbour tables' default.* knobs only there; %s", key, way)
 }
