@@ -64,6 +64,29 @@ func exitOf(t *testing.T, r result, what string) string {
 	return m[1]
 }
 
+// leftLine is the end of container scripts that must leave the container's
+// /run/netns and /run/netlab (but for its lock directory) empty;
+// wantEmptyRun checks what it printed.
+const leftLine = `echo "left:$(ls -A /run/netns 2>/dev/null) $(ls -A /run/netlab | grep -v '^\.locks$')"` + "\n"
+
+func wantEmptyRun(t *testing.T, r result) {
+	t.Helper()
+	if !strings.Contains(r.stdout, "left: \n") {
+		t.Errorf("the container's /run/netns or /run/netlab is not empty:\n%s", r)
+	}
+}
+
+// wantExit checks the exit codes a container script printed for each step
+// in what.
+func wantExit(t *testing.T, r result, code string, what ...string) {
+	t.Helper()
+	for _, w := range what {
+		if rc := exitOf(t, r, w); rc != code {
+			t.Errorf("%s: exit %s, want %s:\n%s", w, rc, code, r)
+		}
+	}
+}
+
 // TestContainerOwnRun: in a container with its own /run, up passes the
 // /run/netns propagation check (pid 1 is the container's init, in the same
 // mount namespace), the lab works (status, netlab's ping, a scenario run
@@ -86,8 +109,7 @@ ip netns list >"$4/inside"
 i=0; while [ ! -e "$4/go" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 "$1" down "$3" >/dev/null; echo "rc[down]=$?"
 "$1" run --out "$5" "$2" >/dev/null; echo "rc[run]=$?"
-echo "left:$(ls -A /run/netns) $(ls -A /run/netlab | grep -v '^\.locks$')"
-`
+` + leftLine
 	done := make(chan result, 1)
 	go func() { done <- inContainer(t, nil, script, netlabBin, l.File, l.Name, sync, out) }()
 	deadline := time.Now().Add(time.Minute)
@@ -129,14 +151,8 @@ echo "left:$(ls -A /run/netns) $(ls -A /run/netlab | grep -v '^\.locks$')"
 	if r.code != 0 {
 		t.Fatalf("container script failed:\n%s", r)
 	}
-	for _, what := range []string{"ping", "down", "run"} {
-		if rc := exitOf(t, r, what); rc != "0" {
-			t.Errorf("%s in the container: exit %s:\n%s", what, rc, r)
-		}
-	}
-	if !strings.Contains(r.stdout, "left: \n") {
-		t.Errorf("the container's /run/netns or /run/netlab is not empty after down and run:\n%s", r)
-	}
+	wantExit(t, r, "0", "ping", "down", "run")
+	wantEmptyRun(t, r)
 	if j, err := os.ReadFile(filepath.Join(out, "junit.xml")); err != nil || !bytes.Contains(j, []byte("<testsuite")) {
 		t.Errorf("run --out in the container wrote no JUnit file (%v):\n%s", err, j)
 	}
@@ -194,11 +210,7 @@ echo "seen[unchanged]:$(ip netns list | grep -c -- "^$5-")"
 	if want := "seen[unchanged]:" + strconv.Itoa(len(inner.Exp.Nodes)) + "\n"; !strings.Contains(r.stdout, want) {
 		t.Errorf("the outer container does not see the nested container's namespaces (want %q):\n%s", want, r)
 	}
-	for _, what := range []string{"down inner", "down outer"} {
-		if rc := exitOf(t, r, what); rc != "0" {
-			t.Errorf("%s: exit %s:\n%s", what, rc, r)
-		}
-	}
+	wantExit(t, r, "0", "down inner", "down outer")
 	checkNothingOf(t, outer.Name)
 	checkNothingOf(t, inner.Name)
 }
@@ -243,23 +255,16 @@ func TestContainerOwnNetwork(t *testing.T) {
 "$1" ping "$3" h1 10.77.0.2 -c 1 -W 2s >/dev/null; echo "rc[ping]=$?"
 "$1" down "$3" >/dev/null; echo "rc[down]=$?"
 "$1" up --wait 0 "$4"; echo "rc[knob]=$?"
-echo "left:$(ls -A /run/netns) $(ls -A /run/netlab | grep -v '^\.locks$')"
-`
+` + leftLine
 	r := inContainer(t, []string{"--net"}, script, netlabBin, l.File, l.Name, k.File)
 	if r.code != 0 {
 		t.Fatalf("container script failed:\n%s", r)
 	}
-	for _, what := range []string{"up", "ping", "down"} {
-		if rc := exitOf(t, r, what); rc != "0" {
-			t.Errorf("%s in a container with its own network: exit %s:\n%s", what, rc, r)
-		}
-	}
+	wantExit(t, r, "0", "up", "ping", "down")
 	if rc := exitOf(t, r, "knob"); rc != "3" || !strings.Contains(r.stderr, "network namespace other than the host's initial one") || !strings.Contains(r.stderr, "--network host") {
 		t.Errorf("a host knob in a container with its own network: exit %s, want 3 explaining the initial network namespace:\n%s", rc, r)
 	}
-	if !strings.Contains(r.stdout, "left: \n") {
-		t.Errorf("the container's /run/netns or /run/netlab is not empty:\n%s", r)
-	}
+	wantEmptyRun(t, r)
 	if got := readHostSysctl(t, gcInterval); got != knob {
 		t.Errorf("host %s changed from %s to %s", gcInterval, knob, got)
 	}
@@ -270,11 +275,11 @@ echo "left:$(ls -A /run/netns) $(ls -A /run/netlab | grep -v '^\.locks$')"
 // TestRootlessUserNamespace: in a user namespace that maps the caller to
 // root (rootless; here root mapped to itself, which gives no capability
 // outside it) with network, mount and pid namespaces of its own and a
-// private /run, a lab comes up, answers netlab's ping (a raw socket), runs
-// its firewall and scenario and goes down; a lab with host knobs is exit 3
-// (they live in the initial user and network namespaces). Without a network namespace of
-// its own netlab could enter node namespaces but never switch back: exit 3,
-// explained, before anything is created.
+// private /run, a lab with a firewall comes up and goes down, and a
+// scenario runs (its pings use raw sockets) with --out; a lab with host
+// knobs is exit 3 (they live in the initial user and network namespaces).
+// Without a network namespace of its own netlab could enter node namespaces
+// but never switch back: exit 3, explained, before anything is created.
 func TestRootlessUserNamespace(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
@@ -288,30 +293,22 @@ func TestRootlessUserNamespace(t *testing.T) {
 "$1" down "$3" >/dev/null; echo "rc[down]=$?"
 "$1" run --out "$5" "$4" >/dev/null; echo "rc[run]=$?"
 "$1" up --wait 0 "$6"; echo "rc[knob]=$?"
-echo "left:$(ls -A /run/netns) $(ls -A /run/netlab | grep -v '^\.locks$')"
-`
+` + leftLine
 	r := inContainer(t, []string{"--user", "--map-root-user", "--net"}, script, netlabBin, l.File, l.Name, v.File, out, k.File)
 	if r.code != 0 {
 		t.Fatalf("container script failed:\n%s", r)
 	}
-	for _, what := range []string{"up", "status", "down", "run"} {
-		if rc := exitOf(t, r, what); rc != "0" {
-			t.Errorf("%s in a user namespace: exit %s:\n%s", what, rc, r)
-		}
-	}
+	wantExit(t, r, "0", "up", "status", "down", "run")
 	if rc := exitOf(t, r, "knob"); rc != "3" || !strings.Contains(r.stderr, "host knobs cannot be set at all") {
 		t.Errorf("a host knob in a user namespace: exit %s, want 3 saying host knobs cannot be set there:\n%s", rc, r)
 	}
-	if !strings.Contains(r.stdout, "left: \n") {
-		t.Errorf("the user namespace's /run/netns or /run/netlab is not empty:\n%s", r)
-	}
+	wantEmptyRun(t, r)
 	if j, err := os.ReadFile(filepath.Join(out, "junit.xml")); err != nil || !bytes.Contains(j, []byte(`failures="0"`)) {
 		t.Errorf("run --out in a user namespace: no passing JUnit file (%v):\n%s", err, j)
 	}
 
 	const noNet = containerRun + `"$1" up --wait 0 "$2"; echo "rc[up]=$?"
-echo "left:$(ls -A /run/netns 2>/dev/null) $(ls -A /run/netlab | grep -v '^\.locks$')"
-`
+` + leftLine
 	r = inContainer(t, []string{"--user", "--map-root-user"}, noNet, netlabBin, l.File)
 	if r.code != 0 {
 		t.Fatalf("container script failed:\n%s", r)
@@ -319,9 +316,7 @@ echo "left:$(ls -A /run/netns 2>/dev/null) $(ls -A /run/netlab | grep -v '^\.loc
 	if rc := exitOf(t, r, "up"); rc != "3" || !strings.Contains(r.stderr, "user namespace that does not own its network namespace") {
 		t.Errorf("up in a user namespace sharing the host's network: exit %s, want 3 explaining why:\n%s", rc, r)
 	}
-	if !strings.Contains(r.stdout, "left: \n") {
-		t.Errorf("the refused up left namespaces or state:\n%s", r)
-	}
+	wantEmptyRun(t, r)
 	checkNothingOf(t, l.Name)
 	checkNothingOf(t, v.Name)
 	checkNothingOf(t, k.Name)

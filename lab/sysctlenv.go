@@ -63,3 +63,14 @@ func notInitialNetns(key, path string) error {
 	}
 	return envErrorf("host sysctl %s: this netlab runs in a network namespace other than the host's initial one (no /proc/sys/net/ipv4/neigh/default), and the kernel has the neighbour tables' default.* knobs only there; %s", key, way)
 }
+
+// userNSHidden completes a "sysctl does not exist" message in a user
+// namespace: the kernel leaves some keys out of the network namespaces a
+// non-initial user namespace owns (net.core.xfrm_*, net.ipv6.route.*,
+// measured on 6.18), so a key that exists for root may be missing here.
+func userNSHidden() string {
+	if nsutil.InitialUserNS() {
+		return ""
+	}
+	return "; this netlab runs in a user namespace, and the kernel hides some sysctls (net.core.xfrm_*, net.ipv6.route.*) from network namespaces a user namespace owns (see docs/rootless.md)"
+}

@@ -246,7 +246,7 @@ func preflight(ctx context.Context, l *topology.Lab, p *Plan) error {
 				if from == "" {
 					from = "nodes." + o.Node
 				}
-				missing = append(missing, miss{from, fmt.Sprintf("sysctl %s does not exist in a node's namespace on this kernel (no /proc/sys/%s)", o.Sysctl.Key, probe)})
+				missing = append(missing, miss{from, fmt.Sprintf("sysctl %s does not exist in a node's namespace on this kernel (no /proc/sys/%s)%s", o.Sysctl.Key, probe, userNSHidden())})
 			} else if err := nsutil.SysctlWritable(probe); err != nil {
 				unwritable = append(unwritable, sysctlRefusal{o.Sysctl.Key, err})
 			}
