@@ -321,3 +321,22 @@ func TestRootlessUserNamespace(t *testing.T) {
 	checkNothingOf(t, v.Name)
 	checkNothingOf(t, k.Name)
 }
+
+// TestPreflightReadOnlyKey: a sysctl the kernel makes read-only in a child
+// network namespace (net.core.rmem_max: mode 0444 there) is exit 3 from
+// preflight, named as such, before anything is created; it used to fail
+// midway (exit 1, rolled back) with "permission denied".
+func TestPreflightReadOnlyKey(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	if !kernelRejects(t, "net/core/rmem_max", "4194304") {
+		t.Fatal("precondition: net.core.rmem_max is writable in a child namespace on this kernel; pick another read-only key")
+	}
+	l := newLabText(t, failLab, "rokey", "SYSCTLS", "net.core.rmem_max: 4194304")
+	mustNetlab(t, "validate", l.File)
+	r := netlab(t, "up", "--wait", "0", l.File)
+	if r.code != 3 || !strings.Contains(r.stderr, "net.core.rmem_max are read-only in a node's namespace") {
+		t.Errorf("up with a read-only sysctl: want exit 3 naming it:\n%s", r)
+	}
+	checkNothingOf(t, l.Name)
+}

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"errors"
 	"os"
 	"strings"
@@ -27,14 +28,24 @@ func sysctlsUnwritable(where string, refused []sysctlRefusal) error {
 	if len(refused) == 0 {
 		return nil
 	}
-	keys := make([]string, len(refused))
-	for i, r := range refused {
-		keys[i] = r.key
+	var keys, readOnly []string
+	var first, firstReadOnly error
+	for _, r := range refused {
+		if errors.Is(r.err, nsutil.ErrReadOnlySysctl) {
+			readOnly = append(readOnly, r.key)
+			firstReadOnly = cmp.Or(firstReadOnly, r.err)
+			continue
+		}
+		keys = append(keys, r.key)
+		first = cmp.Or(first, r.err)
 	}
-	first := refused[0].err
-	if errors.Is(first, unix.EROFS) {
+	switch {
+	case errors.Is(first, unix.EROFS):
 		return envErrorf("/proc/sys is read-only here, so netlab cannot set the lab's sysctls %s (%s): %w; a container mounts /proc/sys read-only unless it runs with --privileged or --security-opt systempaths=unconfined (see docs/ci.md)",
 			where, strings.Join(keys, ", "), first)
+	case len(readOnly) > 0:
+		return envErrorf("sysctls %s are read-only %s on this kernel (%w): the kernel lets only the initial network namespace change them",
+			strings.Join(readOnly, ", "), where, firstReadOnly)
 	}
 	hint := "an LSM (AppArmor's docker-default profile denies writes under /proc/sys/net: --security-opt apparmor=unconfined or --privileged; see docs/ci.md)"
 	if !nsutil.InitialUserNS() {

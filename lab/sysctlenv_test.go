@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netlabdev/netlab/internal/nsutil"
 )
 
 // TestSysctlsUnwritable: keys preflight cannot open for writing become one
@@ -24,6 +26,7 @@ func TestSysctlsUnwritable(t *testing.T) {
 		{"read-only /proc/sys", []error{open(unix.EROFS), open(unix.EROFS)}, []string{"read-only", "systempaths=unconfined", "--privileged"}},
 		{"refused by an LSM", []error{open(unix.EACCES)}, []string{"cannot be written", "permission denied"}},
 		{"not permitted", []error{open(unix.EPERM)}, []string{"cannot be written", "not permitted"}},
+		{"read-only keys", []error{fmt.Errorf("%w: %w", nsutil.ErrReadOnlySysctl, open(unix.EACCES))}, []string{"read-only", "initial network namespace"}},
 	} {
 		var refused []sysctlRefusal
 		for i, e := range c.errs {

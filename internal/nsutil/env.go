@@ -80,11 +80,17 @@ func CheckNetnsReturn() error {
 	return fmt.Errorf("switch back into this process's network namespace: %w", err)
 }
 
+// ErrReadOnlySysctl marks a sysctl the kernel makes read-only in the
+// namespace at hand (mode 0444: e.g. net.core.rmem_max outside the initial
+// network namespace).
+var ErrReadOnlySysctl = errors.New("read-only in this network namespace")
+
 // SysctlWritable checks that /proc/sys/<rel> may be opened for writing in
 // the current thread's namespace (call it inside Do or Throwaway) without
 // writing anything: a read-only /proc/sys (containers mount it so) fails with
-// EROFS, a key the namespace does not let its root change, or an LSM rule
-// (AppArmor's docker-default profile), with EACCES or EPERM.
+// EROFS; a key the kernel makes read-only there with ErrReadOnlySysctl (and
+// EACCES); an LSM rule (AppArmor's docker-default profile) with EACCES or
+// EPERM.
 func SysctlWritable(rel string) error {
 	p, err := sysctlPath(rel)
 	if err != nil {
@@ -92,6 +98,9 @@ func SysctlWritable(rel string) error {
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if err != nil {
+		if fi, serr := os.Stat(p); serr == nil && fi.Mode().Perm()&0o222 == 0 && !errors.Is(err, unix.EROFS) {
+			return fmt.Errorf("%w: %w", ErrReadOnlySysctl, err)
+		}
 		return err
 	}
 	return f.Close()
