@@ -86,6 +86,9 @@ func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
 	if err := CheckPrivileges(CapNetAdmin, CapSysAdmin); err != nil {
 		return nil, err
 	}
+	if err := nsutil.CheckNetnsReturn(); err != nil {
+		return nil, &EnvError{Err: err}
+	}
 	store := opts.store()
 	lock, err := store.Lock(t.Name)
 	if err != nil {
@@ -232,6 +235,7 @@ func preflight(ctx context.Context, l *topology.Lab, p *Plan) error {
 	type miss struct{ path, msg string }
 	var missing []miss
 	var feature error
+	var unwritable []sysctlRefusal
 	err := nsutil.Throwaway(func(h *netlink.Handle) error {
 		if len(t.Links) > 0 {
 			if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "nlpf0"}, PeerName: "nlpf1"}); err != nil {
@@ -265,7 +269,9 @@ func preflight(ctx context.Context, l *topology.Lab, p *Plan) error {
 				if from == "" {
 					from = "nodes." + o.Node
 				}
-				missing = append(missing, miss{from, fmt.Sprintf("sysctl %s does not exist in a node's namespace on this kernel (no /proc/sys/%s)", o.Sysctl.Key, probe)})
+				missing = append(missing, miss{from, fmt.Sprintf("sysctl %s does not exist in a node's namespace on this kernel (no /proc/sys/%s)%s", o.Sysctl.Key, probe, userNSHidden())})
+			} else if err := nsutil.SysctlWritable(probe); err != nil {
+				unwritable = append(unwritable, sysctlRefusal{o.Sysctl.Key, err})
 			}
 		}
 		feature = probeFeatures(ctx, h, p)
@@ -280,10 +286,22 @@ func preflight(ctx context.Context, l *topology.Lab, p *Plan) error {
 		}
 		return &EnvError{Err: feature}
 	}
+	if err := sysctlsUnwritable("in a node's namespace", unwritable); err != nil {
+		return err
+	}
+	var hostUnwritable []sysctlRefusal
 	for _, s := range t.HostSysctls {
 		if _, err := os.Stat(filepath.Join("/proc/sys", s.Path)); err != nil {
+			if err := notInitialNetns(s.Key, s.Path); err != nil {
+				return err
+			}
 			missing = append(missing, miss{s.From, fmt.Sprintf("host sysctl %s does not exist on this kernel", s.Key)})
+		} else if err := nsutil.SysctlWritable(s.Path); err != nil {
+			hostUnwritable = append(hostUnwritable, sysctlRefusal{s.Key, err})
 		}
+	}
+	if err := sysctlsUnwritable("on the host (host.sysctls)", hostUnwritable); err != nil {
+		return err
 	}
 	if len(missing) > 0 {
 		e := &topology.Error{}

@@ -132,19 +132,29 @@ func ensureRunDir() error {
 // namespace would exist only in this mount namespace: invisible to `ip
 // netns` elsewhere and gone, with the lab, when the last process in it
 // exits. When pid 1's mounts cannot be read the check passes.
+//
+// Before touching RunDir it refuses one this mount namespace inherited
+// without shared propagation while running in a pid namespace of its own
+// (a container), where pid 1 shares this mount namespace and the comparison
+// cannot tell (see inheritedRunDir).
 func CheckRunDir() error {
+	if m, ok := ownRunDir(); ok {
+		if err := inheritedRunDir(m, initialPIDNS()); err != nil {
+			return fmt.Errorf("%w%s", err, rootlessHint())
+		}
+	}
 	if err := ensureRunDir(); err != nil {
 		return err
 	}
-	mine, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
+	mine, ok := ownRunDir()
+	if !ok {
 		return nil
 	}
 	theirs, err := os.ReadFile("/proc/1/mountinfo")
 	if err != nil {
 		return nil
 	}
-	id, group := topMount(string(mine), RunDir)
+	id, group := mine.ID, mine.Shared
 	id1, group1 := topMount(string(theirs), RunDir)
 	// A mount belongs to one mount namespace: the same mount ID means the
 	// same namespace as pid 1.
@@ -158,31 +168,16 @@ func CheckRunDir() error {
 	if group != "" {
 		why = "shared, but not with pid 1's (" + group + ")"
 	}
-	return fmt.Errorf("%s does not propagate to the mount namespace of pid 1: this netlab runs in a mount namespace of its own where %s is %s, so namespaces created here would be invisible to `ip netns` outside it and would vanish when it ends; run netlab in the host's mount namespace, or unshare one that keeps shared propagation (unshare -m --propagation unchanged)",
-		RunDir, RunDir, why)
+	return fmt.Errorf("%s does not propagate to the mount namespace of pid 1: this netlab runs in a mount namespace of its own where %s is %s, so namespaces created here would be invisible to `ip netns` outside it and would vanish when it ends; run netlab in the host's mount namespace, or unshare one that keeps shared propagation (unshare -m --propagation unchanged)%s",
+		RunDir, RunDir, why, rootlessHint())
 }
 
 // topMount returns the mount ID and the shared peer group ("shared:N", or
 // "" when not shared) of the mount on top of dir in a mountinfo text, or
 // "", "" when dir is not a mount point there.
 func topMount(mountinfo, dir string) (id, group string) {
-	for _, line := range strings.Split(mountinfo, "\n") {
-		// id parent major:minor root mountpoint options [optional...] - ...
-		f := strings.Fields(line)
-		if len(f) < 7 || f[4] != dir {
-			continue
-		}
-		id, group = f[0], ""
-		for _, o := range f[6:] {
-			if o == "-" {
-				break
-			}
-			if strings.HasPrefix(o, "shared:") {
-				group = o
-			}
-		}
-	}
-	return id, group
+	m := mountAt(mountinfo, dir)
+	return m.ID, m.Shared
 }
 
 // ErrExists means a namespace of that name already exists.
