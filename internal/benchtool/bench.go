@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -187,31 +188,87 @@ func first(ss []string, n int) []string {
 	return ss
 }
 
-// netlabUpDown brings t up and down runs times: rows for up, down and
-// their sum.
-func (b *bench) netlabUpDown(ctx context.Context, section string, t topo) ([]*row, error) {
+// variant is one thing measured: prepared once, then run once per round,
+// interleaved with the other variants of its group (one size of one
+// section), so that the machine's load drifting over time touches them all
+// alike. Each run measures, cleans up, checks that nothing is left and
+// waits for the kernel to finish destroying what was deleted.
+type variant struct {
+	rows    []*row // the rows it reports
+	runs    int
+	once    func(ctx context.Context, i int) error
+	cleanup func() // removes what a failed or interrupted run left
+}
+
+// runGroup runs the variants round-robin. A variant that fails is cleaned
+// up and drops out (its rows say why); the others go on.
+func (b *bench) runGroup(ctx context.Context, vs []*variant) []error {
+	var errs []error
+	failed := make([]bool, len(vs))
+	rounds := 0
+	for _, v := range vs {
+		rounds = max(rounds, v.runs)
+		defer v.cleanup()
+	}
+	for i := 0; i < rounds && ctx.Err() == nil; i++ {
+		for k, v := range vs {
+			if failed[k] || i >= v.runs || ctx.Err() != nil {
+				continue
+			}
+			if err := v.once(ctx, i); err != nil {
+				failed[k] = true
+				errs = append(errs, failRows(err, v.rows...))
+				b.logf("ERROR: %v", err)
+				v.cleanup()
+			}
+		}
+	}
+	return errs
+}
+
+// keepOps is the rows whose operation is one of ops.
+func keepOps(rows []*row, ops []string) []*row {
+	var out []*row
+	for _, r := range rows {
+		if slices.Contains(ops, r.Op) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// labFile writes t's lab file once and returns its path.
+func (b *bench) labFile(t topo) (string, error) {
+	p := filepath.Join(b.dir, t.Name+".yaml")
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	return b.writeFile(t.Name+".yaml", t.labYAML())
+}
+
+// netlabUpDown brings t up (--wait 0) and down: rows for up, down and
+// their sum; it reports those of ops.
+func (b *bench) netlabUpDown(section string, t topo, ops ...string) (*variant, error) {
 	n := t.size()
 	up := newRow(section, toolNetlab, opUp, "netlab up", n)
 	down := newRow(section, toolNetlab, opDown, "netlab down", n)
 	both := newRow(section, toolNetlab, opUpDown, "netlab up+down", n)
-	rows := []*row{up, down, both}
-	file, err := b.writeFile(t.Name+".yaml", t.labYAML())
+	v := &variant{rows: keepOps([]*row{up, down, both}, ops), runs: b.runsFor(n), cleanup: func() { b.ensureDown(t.Name) }}
+	file, err := b.labFile(t)
 	if err != nil {
-		return rows, err
+		return v, err
 	}
-	defer b.ensureDown(t.Name)
-	runs := b.runsFor(n)
-	for i := 0; i < runs; i++ {
+	v.once = func(ctx context.Context, i int) error {
 		su, err := b.netlabUp(ctx, file, b.upArgs)
 		if err != nil {
-			return rows, failRows(err, rows...)
+			return err
 		}
 		sd, err := b.netlabDown(ctx, t.Name)
 		if err != nil {
-			return rows, failRows(err, down, both)
+			return err
 		}
 		if err := b.checkGone(t.Name); err != nil {
-			return rows, failRows(err, down, both)
+			return err
 		}
 		sd.Freed, sd.FreedOK = b.settle(ctx)
 		sb := su
@@ -219,47 +276,46 @@ func (b *bench) netlabUpDown(ctx context.Context, section string, t topo) ([]*ro
 		up.Samples = append(up.Samples, su)
 		down.Samples = append(down.Samples, sd)
 		both.Samples = append(both.Samples, sb)
-		b.logf("%s N=%d run %d/%d: up %s, down %s (namespaces freed %s later)", t.Name, n, i+1, runs, fmtDur(su.Wall), fmtDur(sd.Wall), fmtDur(sd.Freed))
+		b.logf("%s N=%d run %d/%d: netlab up %s, down %s (kernel done %s later)", t.Name, n, i+1, v.runs, fmtDur(su.Wall), fmtDur(sd.Wall), fmtDur(sd.Freed))
+		return nil
 	}
-	return rows, nil
+	return v, nil
 }
 
 // netlabUpPing is up (links waited for), then one ping from PingFrom to
 // its neighbour until it is answered; down is not measured.
-func (b *bench) netlabUpPing(ctx context.Context, section string, t topo) (*row, error) {
+func (b *bench) netlabUpPing(section string, t topo) (*variant, error) {
 	n := t.size()
 	r := newRow(section, toolNetlab, opUpPing, "netlab up+ping", n)
-	file := filepath.Join(b.dir, t.Name+".yaml")
-	if _, err := os.Stat(file); err != nil {
-		if file, err = b.writeFile(t.Name+".yaml", t.labYAML()); err != nil {
-			return r, err
-		}
+	v := &variant{rows: []*row{r}, runs: b.runsFor(n), cleanup: func() { b.ensureDown(t.Name) }}
+	file, err := b.labFile(t)
+	if err != nil {
+		return v, err
 	}
-	defer b.ensureDown(t.Name)
-	runs := b.runsFor(n)
-	for i := 0; i < runs; i++ {
+	v.once = func(ctx context.Context, i int) error {
 		start := time.Now()
 		s, err := b.netlabUp(ctx, file, b.pingArgs)
 		if err != nil {
-			return r, failRows(err, r)
+			return err
 		}
 		sp, err := b.pingUntil(ctx, []string{b.cfg.netlab, "ping", t.Name, t.PingFrom, t.PingTo.String(), "-c", "1"})
 		if err != nil {
-			return r, failRows(err, r)
+			return err
 		}
 		s.add(sp)
 		s.Wall = time.Since(start)
-		r.Samples = append(r.Samples, s)
 		if _, err := b.netlabDown(ctx, t.Name); err != nil {
-			return r, failRows(err, r)
+			return err
 		}
 		if err := b.checkGone(t.Name); err != nil {
-			return r, failRows(err, r)
+			return err
 		}
 		b.settle(ctx)
-		b.logf("%s N=%d up+ping run %d/%d: %s (%d ping attempt(s))", t.Name, n, i+1, runs, fmtDur(s.Wall), s.Attempts)
+		r.Samples = append(r.Samples, s)
+		b.logf("%s N=%d run %d/%d: netlab up+ping %s (%d ping attempt(s))", t.Name, n, i+1, v.runs, fmtDur(s.Wall), s.Attempts)
+		return nil
 	}
-	return r, nil
+	return v, nil
 }
 
 // pingUntil runs argv (one ping) until it succeeds or the ping deadline
@@ -280,12 +336,12 @@ func (b *bench) pingUntil(ctx context.Context, argv []string) (sample, error) {
 	}
 }
 
-// ipVariant measures one iproute2 variant of t: "batch" (root batch, then a
-// batch per namespace), "floor" (root batch of namespaces and veths only) or
-// "loop" (one ip process per command). With ping it then pings the
-// neighbour like up+ping. Its down (one `ip -batch` of `netns del`) is
-// measured as a row of its own for the batch variant.
-func (b *bench) ipVariant(ctx context.Context, section string, t topo, kind string, ping bool) ([]*row, error) {
+// ipVariant is one iproute2 variant of t: "batch" (root batch, then a
+// batch per namespace), "floor" (root batch of namespaces and veths only)
+// or "loop" (one ip process per command). With ping it then pings the
+// neighbour like up+ping. The batch variant's clean-up (one `ip -batch` of
+// `netns del`) is a row of its own.
+func (b *bench) ipVariant(section string, t topo, kind string, ping bool) (*variant, error) {
 	n := t.size()
 	var tool, label, short string
 	switch kind {
@@ -304,55 +360,55 @@ func (b *bench) ipVariant(ctx context.Context, section string, t topo, kind stri
 	}
 	prefix := fmt.Sprintf("bench%s-%s%d", b.tok, short, n)
 	up := newRow(section, tool, op, label+" "+op, n)
-	rows := []*row{up}
+	v := &variant{rows: []*row{up}, runs: b.runsFor(n), cleanup: func() {}}
 	var down *row
 	if kind == "batch" && !ping {
 		down = newRow(section, tool, opDown, label+" down (netns del)", n)
-		rows = append(rows, down)
+		v.rows = append(v.rows, down)
 	}
 	plan, err := t.ipPlan(prefix, kind == "floor")
 	if err != nil {
-		return rows, err
+		return v, err
 	}
+	v.cleanup = func() { b.ipCleanup(plan.Namespaces) }
 	root, err := batchText(plan.Root)
 	if err != nil {
-		return rows, err
+		return v, err
 	}
 	rootFile, err := b.writeFile(prefix+".batch", root)
 	if err != nil {
-		return rows, err
+		return v, err
 	}
 	var nsFiles []string
 	for _, nb := range plan.PerNS {
 		txt, err := batchText(nb.Cmds)
 		if err != nil {
-			return rows, err
+			return v, err
 		}
 		f, err := b.writeFile(nb.NS+".batch", txt)
 		if err != nil {
-			return rows, err
+			return v, err
 		}
 		nsFiles = append(nsFiles, f)
 	}
 	if left, err := existing(plan.Namespaces); err != nil || len(left) > 0 {
-		return rows, errors.Join(err, fmt.Errorf("namespaces %s exist before the bench made them: not touching them", strings.Join(first(left, 5), " ")))
+		v.cleanup = func() {} // not the bench's: never delete them
+		return v, errors.Join(err, fmt.Errorf("namespaces %s exist before the bench made them: not touching them", strings.Join(first(left, 5), " ")))
 	}
-	defer b.ipCleanup(plan.Namespaces)
-	runs := b.runsFor(n)
-	for i := 0; i < runs; i++ {
+	v.once = func(ctx context.Context, i int) error {
 		start := time.Now()
 		var s sample
 		switch kind {
 		case "batch", "floor":
 			p, _, err := runProc(ctx, command(ctx, "ip", "-batch", rootFile))
 			if err != nil {
-				return rows, failRows(err, rows...)
+				return err
 			}
 			s.add(p)
 			for k, nb := range plan.PerNS {
 				p, _, err := runProc(ctx, command(ctx, "ip", "-n", nb.NS, "-batch", nsFiles[k]))
 				if err != nil {
-					return rows, failRows(err, rows...)
+					return err
 				}
 				s.add(p)
 			}
@@ -360,7 +416,7 @@ func (b *bench) ipVariant(ctx context.Context, section string, t topo, kind stri
 			for _, argv := range plan.loopArgv() {
 				p, _, err := runProc(ctx, command(ctx, argv...))
 				if err != nil {
-					return rows, failRows(err, rows...)
+					return err
 				}
 				s.add(p)
 			}
@@ -368,23 +424,24 @@ func (b *bench) ipVariant(ctx context.Context, section string, t topo, kind stri
 		if ping {
 			sp, err := b.pingUntil(ctx, []string{"ip", "netns", "exec", plan.Namespaces[0], "ping", "-c1", "-W1", t.PingTo.String()})
 			if err != nil {
-				return rows, failRows(err, rows...)
+				return err
 			}
 			s.add(sp)
 		}
 		s.Wall = time.Since(start)
 		sd, err := b.ipDelete(ctx, plan.Namespaces)
 		if err != nil {
-			return rows, failRows(err, rows...)
+			return err
 		}
 		sd.Freed, sd.FreedOK = b.settle(ctx)
 		up.Samples = append(up.Samples, s)
 		if down != nil {
 			down.Samples = append(down.Samples, sd)
 		}
-		b.logf("%s N=%d run %d/%d: %s %s, delete %s", prefix, n, i+1, runs, op, fmtDur(s.Wall), fmtDur(sd.Wall))
+		b.logf("%s N=%d run %d/%d: %s %s %s, netns del %s (kernel done %s later)", prefix, n, i+1, v.runs, label, op, fmtDur(s.Wall), fmtDur(sd.Wall), fmtDur(sd.Freed))
+		return nil
 	}
-	return rows, nil
+	return v, nil
 }
 
 // ipDelete deletes those of names that exist (one `ip -batch` of netns
@@ -422,8 +479,9 @@ func (b *bench) ipCleanup(names []string) {
 }
 
 // mininet runs `mn --topo linear,N --switch lxbr --controller none --test
-// none` in a sandbox, runs times.
-func (b *bench) mininet(ctx context.Context, n int) (*row, error) {
+// none` in a sandbox (see sandboxCommand). It returns nil when Mininet is
+// not to run or not installed; the row says why.
+func (b *bench) mininet(n int) (*row, *variant) {
 	r := newRow(sectionLinear, toolMininet, opUpDown, fmt.Sprintf("mn --topo linear,%d --switch lxbr", n), n)
 	if b.cfg.skipMininet {
 		r.Skipped = "skipped (--skip-mininet)"
@@ -438,23 +496,24 @@ func (b *bench) mininet(ctx context.Context, n int) (*row, error) {
 			return r, nil
 		}
 	}
-	runs := b.cfg.mininetRuns
-	for i := 0; i < runs; i++ {
+	v := &variant{rows: []*row{r}, runs: b.cfg.mininetRuns, cleanup: func() {}}
+	v.once = func(ctx context.Context, i int) error {
 		cmd, err := sandboxCommand(ctx, "mn", "--topo", fmt.Sprintf("linear,%d", n), "--switch", "lxbr", "--controller", "none", "--test", "none")
 		if err != nil {
-			return r, err
+			return err
 		}
 		s, out, err := runProc(ctx, cmd)
 		if err != nil {
-			return r, failRows(err, r)
+			return err
 		}
 		if !strings.Contains(string(out), "*** Done") {
-			return r, failRows(fmt.Errorf("mn linear,%d: no \"*** Done\" in its output%s", n, tail(out)), r)
+			return fmt.Errorf("mn linear,%d: no \"*** Done\" in its output%s", n, tail(out))
 		}
 		r.Samples = append(r.Samples, s)
-		b.logf("mininet linear,%d run %d/%d: %s", n, i+1, runs, fmtDur(s.Wall))
+		b.logf("mininet linear,%d run %d/%d: %s", n, i+1, v.runs, fmtDur(s.Wall))
+		return nil
 	}
-	return r, nil
+	return r, v
 }
 
 // failRows records err on rows and returns it.

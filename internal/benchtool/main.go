@@ -205,50 +205,69 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// measure runs every section in order; a failing variant is recorded (and
-// cleaned up) and the others still run, unless interrupted.
+// measure runs every section in order, each size as one group of
+// variants run round-robin; a failing variant is recorded (and cleaned up)
+// and the others still run, unless interrupted.
 func (b *bench) measure(ctx context.Context) ([]*row, *watchResult, []string) {
 	var rows []*row
 	var errs []string
-	note := func(rs []*row, err error) {
-		rows = append(rows, rs...)
-		if err != nil {
+	type build func() (*variant, error)
+	group := func(builds ...build) {
+		var vs []*variant
+		for _, mk := range builds {
+			v, err := mk()
+			if v != nil {
+				rows = append(rows, v.rows...)
+			}
+			if err != nil {
+				if v != nil {
+					failRows(err, v.rows...)
+				}
+				errs = append(errs, err.Error())
+				b.logf("ERROR: %v", err)
+				continue
+			}
+			vs = append(vs, v)
+		}
+		for _, err := range b.runGroup(ctx, vs) {
 			errs = append(errs, err.Error())
-			b.logf("ERROR: %v", err)
 		}
 	}
-	one := func(r *row, err error) { note([]*row{r}, err) }
 	for _, n := range b.cfg.linearSizes {
-		if ctx.Err() != nil {
-			break
-		}
 		t, err := linearTopo(fmt.Sprintf("bench%s-l%d", b.tok, n), n)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
-		rs, err := b.netlabUpDown(ctx, sectionLinear, t)
-		note(rs[2:], err) // up+down is what Mininet's run is compared with
-		one(b.mininet(ctx, n))
+		// up+down is what Mininet's run is compared with.
+		builds := []build{func() (*variant, error) { return b.netlabUpDown(sectionLinear, t, opUpDown) }}
+		r, v := b.mininet(n)
+		if v == nil {
+			rows = append(rows, r)
+		} else {
+			builds = append(builds, func() (*variant, error) { return v, nil })
+		}
+		group(builds...)
 	}
 	for _, n := range b.cfg.chainSizes {
-		if ctx.Err() != nil {
-			break
-		}
 		t, err := chainTopo(fmt.Sprintf("bench%s-c%d", b.tok, n), n)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
-		rs, err := b.netlabUpDown(ctx, sectionChain, t)
-		note(rs[:2], err)
-		note(b.ipVariant(ctx, sectionChain, t, "batch", false))
-		note(b.ipVariant(ctx, sectionChain, t, "floor", false))
-		if n <= b.cfg.loopMax {
-			note(b.ipVariant(ctx, sectionChain, t, "loop", false))
+		builds := []build{
+			func() (*variant, error) { return b.netlabUpDown(sectionChain, t, opUp, opDown) },
+			func() (*variant, error) { return b.ipVariant(sectionChain, t, "batch", false) },
+			func() (*variant, error) { return b.ipVariant(sectionChain, t, "floor", false) },
 		}
-		one(b.netlabUpPing(ctx, sectionChain, t))
-		note(b.ipVariant(ctx, sectionChain, t, "batch", true))
+		if n <= b.cfg.loopMax {
+			builds = append(builds, func() (*variant, error) { return b.ipVariant(sectionChain, t, "loop", false) })
+		}
+		builds = append(builds,
+			func() (*variant, error) { return b.netlabUpPing(sectionChain, t) },
+			func() (*variant, error) { return b.ipVariant(sectionChain, t, "batch", true) },
+		)
+		group(builds...)
 	}
 	var w *watchResult
 	if b.cfg.watchNodes > 0 && ctx.Err() == nil {
