@@ -308,8 +308,8 @@ func (b *bench) header(ctx context.Context, quick bool) header {
 		Date:        time.Now().Format(time.RFC3339),
 		CPUs:        runtime.NumCPU(),
 		Netlab:      b.cfg.netlab,
-		UpFlags:     b.upArgs,
-		UpPingFlags: b.pingArgs,
+		UpFlags:     append([]string{}, b.upArgs...),
+		UpPingFlags: append([]string{}, b.pingArgs...),
 		Quick:       quick,
 	}
 	var u unix.Utsname
@@ -317,7 +317,9 @@ func (b *bench) header(ctx context.Context, quick bool) header {
 		h.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
-		h.LoadAvg = strings.Join(first(strings.Fields(string(la)), 3), " ")
+		if f := strings.Fields(string(la)); len(f) >= 3 {
+			h.LoadAvg = strings.Join(f[:3], " ")
+		}
 	}
 	h.Commit = "unknown"
 	if out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output(); err == nil {
