@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,27 +8,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/netlabdev/netlab/internal/labgen"
 )
 
 // chainLab is a chain of n nodes (n-1 veths, a /30 on every link) holding
 // one host knob.
 func chainLab(name string, n int, knob string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "name: %s\nhost:\n  sysctls: {net.ipv4.neigh.default.gc_interval: %s}\nnodes:\n", name, knob)
-	for i := range n {
-		fmt.Fprintf(&b, "  n%d:\n    interfaces:\n", i)
-		if i > 0 {
-			fmt.Fprintf(&b, "      w: {addresses: [10.%d.%d.2/30]}\n", (i-1)/250, (i-1)%250)
-		}
-		if i < n-1 {
-			fmt.Fprintf(&b, "      e: {addresses: [10.%d.%d.1/30]}\n", i/250, i%250)
-		}
-	}
-	b.WriteString("links:\n")
-	for i := range n - 1 {
-		fmt.Fprintf(&b, "  - endpoints: [n%d:e, n%d:w]\n", i, i+1)
-	}
-	return b.String()
+	return labgen.Chain(name, n, map[string]string{"net.ipv4.neigh.default.gc_interval": knob})
 }
 
 // TestSIGKILLDuringUp kills `netlab up` of a 200-node lab with SIGKILL at

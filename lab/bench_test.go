@@ -4,36 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 
+	"github.com/netlabdev/netlab/internal/labgen"
 	"github.com/netlabdev/netlab/topology"
 )
 
-// chainYAML is a chain of n nodes, each link a /30 with both ends
-// addressed: the shape scripts/bench measures.
-func chainYAML(name string, n int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "name: %s\nnodes:\n", name)
-	for i := range n {
-		fmt.Fprintf(&b, "  n%d:\n    interfaces:\n", i)
-		if i > 0 {
-			fmt.Fprintf(&b, "      w: {addresses: [10.%d.%d.2/30]}\n", (i-1)/250, (i-1)%250)
-		}
-		if i < n-1 {
-			fmt.Fprintf(&b, "      e: {addresses: [10.%d.%d.1/30]}\n", i/250, i%250)
-		}
-	}
-	b.WriteString("links:\n")
-	for i := range n - 1 {
-		fmt.Fprintf(&b, "  - endpoints: [n%d:e, n%d:w]\n", i, i+1)
-	}
-	return b.String()
-}
-
 func chainLab(tb testing.TB, name string, n int) *topology.Lab {
 	tb.Helper()
-	l, err := topology.Parse(name+".yaml", []byte(chainYAML(name, n)))
+	l, err := topology.Parse(name+".yaml", []byte(labgen.Chain(name, n, nil)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -46,7 +25,7 @@ func chainLab(tb testing.TB, name string, n int) *topology.Lab {
 // BenchmarkLoad is parse + validate + resolve of a chain lab.
 func BenchmarkLoad(b *testing.B) {
 	for _, n := range []int{100, 1000} {
-		data := []byte(chainYAML("bench", n))
+		data := []byte(labgen.Chain("bench", n, nil))
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -87,7 +66,7 @@ func TestPlanMemoryPerNode(t *testing.T) {
 		t.Skip("short")
 	}
 	perNode := func(n int) (allocs, bytes float64) {
-		data := []byte(chainYAML("mem", n))
+		data := []byte(labgen.Chain("mem", n, nil))
 		res := testing.Benchmark(func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
