@@ -54,37 +54,32 @@ func expectedUp(t *topology.Topo) map[string][]string {
 
 // waitReady polls until every expected interface is operationally up, or
 // the timeout passes; it returns how long that took and what is still not
-// up (a warning, not an error: the lab exists either way).
+// up (a warning, not an error: the lab exists either way). The kernel's
+// linkwatch turns carriers on for all namespaces in one batch, so a round
+// stops at the first node still waiting and the next round resumes there:
+// waiting costs one dump per poll, however large the lab.
 func (a *applier) waitReady(ctx context.Context, t *topology.Topo, timeout time.Duration) (time.Duration, []string) {
 	start := time.Now()
 	want := expectedUp(t)
+	nodes := make([]string, 0, len(want))
+	for _, n := range t.Nodes {
+		if len(want[n.Name]) > 0 && a.nodes[n.Name] != nil {
+			nodes = append(nodes, n.Name)
+		}
+	}
 	deadline := start.Add(timeout)
 	for {
-		var pending []string
-		for node, ifs := range want {
-			h := a.nodes[node]
-			if h == nil {
-				continue
-			}
-			state := map[string]netlink.LinkOperState{}
-			links, err := h.nl.LinkList()
-			if err != nil {
-				pending = append(pending, fmt.Sprintf("%s: list links: %v", node, err))
-				continue
-			}
-			for _, l := range links {
-				state[l.Attrs().Name] = l.Attrs().OperState
-			}
-			for _, i := range ifs {
-				if state[i] != netlink.OperUp {
-					pending = append(pending, fmt.Sprintf("%s:%s (%s)", node, i, strings.ToUpper(state[i].String())))
-				}
-			}
+		for len(nodes) > 0 && len(a.notUp(nodes[0], want[nodes[0]])) == 0 {
+			nodes = nodes[1:]
 		}
-		if len(pending) == 0 {
+		if len(nodes) == 0 {
 			return time.Since(start), nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
+			var pending []string
+			for _, n := range nodes {
+				pending = append(pending, a.notUp(n, want[n])...)
+			}
 			sort.Strings(pending)
 			return time.Since(start), pending
 		}
@@ -93,4 +88,23 @@ func (a *applier) waitReady(ctx context.Context, t *topology.Topo, timeout time.
 		case <-time.After(readyPoll):
 		}
 	}
+}
+
+// notUp lists node's interfaces among ifs that are not operationally up.
+func (a *applier) notUp(node string, ifs []string) []string {
+	links, err := a.nodes[node].nl.LinkList()
+	if err != nil {
+		return []string{fmt.Sprintf("%s: list links: %v", node, err)}
+	}
+	state := map[string]netlink.LinkOperState{}
+	for _, l := range links {
+		state[l.Attrs().Name] = l.Attrs().OperState
+	}
+	var out []string
+	for _, i := range ifs {
+		if state[i] != netlink.OperUp {
+			out = append(out, fmt.Sprintf("%s:%s (%s)", node, i, strings.ToUpper(state[i].String())))
+		}
+	}
+	return out
 }

@@ -205,6 +205,16 @@ func (t *Tracker) TimerStates() bool {
 	return false
 }
 
+// Empty reports whether the tracker believes the table holds no entry.
+func (t *Tracker) Empty() bool {
+	for _, tr := range t.known {
+		if tr.state != Absent {
+			return false
+		}
+	}
+	return true
+}
+
 // State returns the tracker's current belief about an entry.
 func (t *Tracker) State(k Key) State {
 	if tr := t.known[k]; tr != nil {

@@ -23,7 +23,7 @@ type neighFlags struct {
 	dev, lladdr, state          string
 	router, proxy, managed, all bool
 	multicast                   bool
-	duration, interval, maxIntv time.Duration
+	duration, interval, maxIntv, emptyIntv time.Duration
 	record                      string
 }
 
@@ -34,7 +34,7 @@ netlab neigh <lab> <node> del <ip> --dev DEV [--proxy]
 netlab neigh <lab> <node> flush [--dev DEV] [--all]
 netlab neigh <lab> <node> use <ip> --dev DEV
 netlab neigh <lab> <node> params [<dev>]
-netlab neigh watch <lab> [<node>...] [--duration D] [--interval D] [--max-interval D] [--record FILE]`
+netlab neigh watch <lab> [<node>...] [--duration D] [--interval D] [--max-interval D] [--empty-interval D] [--record FILE]`
 
 func (a *app) neighCmd() *cobra.Command {
 	f := &neighFlags{}
@@ -71,8 +71,10 @@ watch     print state transitions live, one line each:
           notifications (socket overrun) are printed as a GAP. Each node is
           polled every --interval while it holds an entry in a timer state
           (INCOMPLETE, REACHABLE, DELAY, PROBE), backing off to --max-interval
-          otherwise: every state lasting longer than the interval in force is
-          recorded. -o jsonl prints one JSON object per line; --record FILE
+          otherwise and to --empty-interval while its table is empty (an
+          entry appears only as an unnotified INCOMPLETE, which lasts 3 s
+          when unanswered): every state lasting longer than the interval in
+          force is recorded. -o jsonl prints one JSON object per line; --record FILE
           also writes the timeline to FILE (CSV if it ends in .csv, else JSONL).
           Runs until --duration passes or it is interrupted.
 
@@ -107,6 +109,7 @@ are upper case.`,
 	fl.DurationVar(&f.duration, "duration", 0, "watch: stop after this long (0: until interrupted)")
 	fl.DurationVar(&f.interval, "interval", neighctl.DefaultInterval, "watch: poll interval while an entry is in a timer state")
 	fl.DurationVar(&f.maxIntv, "max-interval", neighctl.DefaultMaxInterval, "watch: slowest poll interval (when no entry is in a timer state)")
+	fl.DurationVar(&f.emptyIntv, "empty-interval", neighctl.DefaultEmptyInterval, "watch: slowest poll interval of an empty table")
 	fl.StringVar(&f.record, "record", "", "watch: also write the timeline to this file (.csv: CSV, else JSONL)")
 	return cmd
 }
@@ -365,7 +368,7 @@ func (a *app) neighParams(ctx context.Context, c *neighctl.Conn, node, dev strin
 func ms(v int64) string { return (time.Duration(v) * time.Millisecond).String() }
 
 func (a *app) neighWatch(cmd *cobra.Command, args []string, f *neighFlags) error {
-	if err := onlyFlags(cmd, "watch", "duration", "interval", "max-interval", "record", "multicast"); err != nil {
+	if err := onlyFlags(cmd, "watch", "duration", "interval", "max-interval", "empty-interval", "record", "multicast"); err != nil {
 		return err
 	}
 	if len(args) == 0 {
@@ -377,7 +380,10 @@ func (a *app) neighWatch(cmd *cobra.Command, args []string, f *neighFlags) error
 	if !cmd.Flags().Changed("max-interval") {
 		f.maxIntv = max(f.maxIntv, f.interval)
 	}
-	opts := neighctl.WatchOptions{Interval: f.interval, MaxInterval: f.maxIntv, Multicast: f.multicast}
+	if !cmd.Flags().Changed("empty-interval") {
+		f.emptyIntv = max(f.emptyIntv, f.maxIntv)
+	}
+	opts := neighctl.WatchOptions{Interval: f.interval, MaxInterval: f.maxIntv, EmptyInterval: f.emptyIntv, Multicast: f.multicast}
 
 	if err := checkWatchOptions(opts); err != nil {
 		return &usageError{err}
@@ -406,7 +412,7 @@ func (a *app) neighWatch(cmd *cobra.Command, args []string, f *neighFlags) error
 		if f.duration > 0 {
 			until = "for " + f.duration.String()
 		}
-		fmt.Fprintf(a.stderr, "watching %s: ready (poll %s, up to %s when idle) %s\n", strings.Join(nodes, ", "), opts.Interval, opts.MaxInterval, until)
+		fmt.Fprintf(a.stderr, "watching %s: ready (poll %s, up to %s when idle, %s when empty) %s\n", strings.Join(nodes, ", "), opts.Interval, opts.MaxInterval, opts.EmptyInterval, until)
 	}
 	var rec *neighctl.Recorder
 	if f.record != "" {
@@ -475,6 +481,9 @@ func checkWatchOptions(o neighctl.WatchOptions) error {
 	}
 	if o.MaxInterval < o.Interval || o.MaxInterval > neighctl.MaxInterval {
 		return fmt.Errorf("--max-interval %s: want --interval (%s)..%s", o.MaxInterval, o.Interval, neighctl.MaxInterval)
+	}
+	if o.EmptyInterval < o.MaxInterval || o.EmptyInterval > neighctl.MaxInterval {
+		return fmt.Errorf("--empty-interval %s: want --max-interval (%s)..%s", o.EmptyInterval, o.MaxInterval, neighctl.MaxInterval)
 	}
 	return nil
 }
