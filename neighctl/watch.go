@@ -21,8 +21,8 @@ const (
 	// INCOMPLETE with the kernel's defaults (mcast_solicit 3 x retrans_time
 	// 1 s).
 	DefaultEmptyInterval = 2 * time.Second
-	MinInterval        = time.Millisecond
-	MaxInterval        = 5 * time.Second
+	MinInterval          = time.Millisecond
+	MaxInterval          = 5 * time.Second
 )
 
 // WatchOptions configure Watch.

@@ -20,11 +20,11 @@ import (
 // neighFlags are the flags of `netlab neigh`; which ones apply depends on
 // the verb, and a flag given to a verb that ignores it is a usage error.
 type neighFlags struct {
-	dev, lladdr, state          string
-	router, proxy, managed, all bool
-	multicast                   bool
+	dev, lladdr, state                     string
+	router, proxy, managed, all            bool
+	multicast                              bool
 	duration, interval, maxIntv, emptyIntv time.Duration
-	record                      string
+	record                                 string
 }
 
 const neighUsage = `netlab neigh <lab> [<node>] [--dev DEV]        list neighbour entries
