@@ -193,7 +193,7 @@ func TestDryRun(t *testing.T) {
 	for _, want := range []string{
 		"ip netns add " + l.Name + "-h1",
 		"ip netns add " + l.Name + "-h2",
-		"ip -n " + l.Name + "-h1 link add name eth0 address 02:00:00:77:00:01 mtu 1300 type veth peer name eth0 netns " + l.Name + "-h2",
+		"ip -n " + l.Name + "-h1 link add name eth0 index 1048576 address 02:00:00:77:00:01 mtu 1300 type veth peer name eth0 netns " + l.Name + "-h2",
 		"ip -n " + l.Name + "-h1 addr add 10.77.0.1/24 dev eth0",
 		"ip -n " + l.Name + "-h2 addr add fd00:77::2/64 dev eth0 nodad",
 		"ip -n " + l.Name + "-h2 link set dev eth0 up",

@@ -453,8 +453,15 @@ func TestPlanOrderEverything(t *testing.T) {
 			veth = o.String()
 		}
 	}
-	if want := "ip -n all-h1 link add name eth0 address 02:00:00:00:00:02 mtu 1400 type veth peer name p2 netns all-sw mtu 9000"; veth != want {
+	if want := "ip -n all-h1 link add name eth0 index 1048577 address 02:00:00:00:00:02 mtu 1400 type veth peer name p2 netns all-sw mtu 9000"; veth != want {
 		t.Errorf("veth op %q, want %q", veth, want)
+	}
+	// Link k's A end gets index VethIndexBase+k: unique in its namespace
+	// and never the small index the kernel gives the B end.
+	for k, o := range opsOf(p, OpVeth) {
+		if o.Index != VethIndexBase+k {
+			t.Errorf("veth op %d %q: index %d, want %d", k, o, o.Index, VethIndexBase+k)
+		}
 	}
 }
 

@@ -680,7 +680,7 @@ func (a *applier) routing(ctx context.Context, o Op) error {
 func (a *applier) veth(o Op) error {
 	ha, hb := a.node(o.Link.A.Node), a.node(o.Link.B.Node)
 	v := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: o.Iface.Name, HardwareAddr: o.Iface.MAC, MTU: o.Iface.MTU},
+		LinkAttrs:     netlink.LinkAttrs{Name: o.Iface.Name, Index: o.Index, HardwareAddr: o.Iface.MAC, MTU: o.Iface.MTU},
 		PeerName:      o.Peer.Name,
 		PeerNamespace: netlink.NsFd(int(hb.ns)),
 	}
