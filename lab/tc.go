@@ -110,7 +110,7 @@ func (a *applier) setQdisc(o Op) error {
 		return opErr(o.Node, obj, "add "+kind+" qdisc", o.Qdisc.Err)
 	}
 	h := a.node(o.Node)
-	link, err := h.nl.LinkByName(o.Iface.Name)
+	link, err := h.link(o.Iface.Name)
 	if err == nil {
 		err = h.nl.QdiscAdd(o.Qdisc.qdisc(link.Attrs().Index))
 	}

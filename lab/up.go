@@ -322,6 +322,34 @@ type nodeHandle struct {
 	route *routectl.Conn
 	// fw is opened on first use (firewall tables and rules).
 	fw *firewall.Conn
+	// index caches interface indexes by name (see link).
+	index map[string]int
+}
+
+// link returns the node's interface name for netlink calls that need its
+// index: looked up once (RTM_GETLINK), then from the node's index cache.
+// Only the node's own worker calls it (a stage gives each node one worker).
+func (h *nodeHandle) link(name string) (netlink.Link, error) {
+	if i, ok := h.index[name]; ok {
+		return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: name, Index: i}}, nil
+	}
+	l, err := h.nl.LinkByName(name)
+	if err != nil {
+		return nil, err
+	}
+	h.remember(name, l.Attrs().Index)
+	return l, nil
+}
+
+// remember caches an interface's index (0: unknown, not cached).
+func (h *nodeHandle) remember(name string, index int) {
+	if index == 0 {
+		return
+	}
+	if h.index == nil {
+		h.index = map[string]int{}
+	}
+	h.index[name] = index
 }
 
 // firewallConn returns the node's firewall connection, opening it once.
@@ -429,17 +457,17 @@ func (a *applier) do(ctx context.Context, o Op) error {
 		return a.bridge(o)
 	case OpMaster:
 		h := a.node(o.Node)
-		link, err := h.nl.LinkByName(o.Iface.Name)
+		link, err := h.link(o.Iface.Name)
 		if err == nil {
 			var br netlink.Link
-			if br, err = h.nl.LinkByName(o.Iface.Master); err == nil {
+			if br, err = h.link(o.Iface.Master); err == nil {
 				err = h.nl.LinkSetMasterByIndex(link, br.Attrs().Index)
 			}
 		}
 		return opErr(o.Node, "interface "+o.Iface.Name, "join bridge "+o.Iface.Master, err)
 	case OpAddr:
 		h := a.node(o.Node)
-		link, err := h.nl.LinkByName(o.Iface.Name)
+		link, err := h.link(o.Iface.Name)
 		if err == nil {
 			addr := &netlink.Addr{IPNet: &net.IPNet{IP: o.Addr.Addr().AsSlice(), Mask: net.CIDRMask(o.Addr.Bits(), o.Addr.Addr().BitLen())}}
 			if o.Addr.Addr().Is6() && !o.Iface.DAD {
@@ -450,14 +478,14 @@ func (a *applier) do(ctx context.Context, o Op) error {
 		return opErr(o.Node, "interface "+o.Iface.Name, "add address "+o.Addr.String(), err)
 	case OpBridgeMTU:
 		h := a.node(o.Node)
-		link, err := h.nl.LinkByName(o.Iface.Name)
+		link, err := h.link(o.Iface.Name)
 		if err == nil {
 			err = h.nl.LinkSetMTU(link, o.Iface.MTU)
 		}
 		return opErr(o.Node, "bridge "+o.Iface.Name, fmt.Sprintf("set mtu %d", o.Iface.MTU), err)
 	case OpLinkUp:
 		h := a.node(o.Node)
-		link, err := h.nl.LinkByName(o.Iface.Name)
+		link, err := h.link(o.Iface.Name)
 		if err == nil {
 			err = h.nl.LinkSetUp(link)
 		}
@@ -697,6 +725,9 @@ func (a *applier) veth(o Op) error {
 		v.PeerMTU = 1500
 	}
 	err := ha.nl.LinkAdd(v)
+	if err == nil {
+		ha.remember(o.Iface.Name, o.Index)
+	}
 	return opErr(o.Node, fmt.Sprintf("link %s-%s", o.Link.A, o.Link.B), "create veth pair", err)
 }
 
@@ -710,8 +741,9 @@ func (a *applier) bridge(o Op) error {
 	if err := h.nl.LinkAdd(br); err != nil {
 		return opErr(o.Node, "bridge "+o.Iface.Name, "create", err)
 	}
+	h.remember(o.Iface.Name, br.Index) // LinkAdd looked it up
 	if o.Iface.STP {
-		link, err := h.nl.LinkByName(o.Iface.Name)
+		link, err := h.link(o.Iface.Name)
 		if err == nil {
 			err = nsutil.Do(h.ns, func() error { return setBridgeSTP(link.Attrs().Index, 1) })
 		}

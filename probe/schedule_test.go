@@ -82,7 +82,9 @@ func TestSchedule(t *testing.T) {
 			if d := tl.sent() - c.sent; d < -1 || d > 1 || (c.s.Deadline == 0 || c.s.announce) && d != 0 {
 				t.Errorf("sent %d, want %d", tl.sent(), c.sent)
 			}
-			if tl.received != c.received && !(c.s.Count == 0 && tl.received == tl.sent()) {
+			// With count 0 every probe is answered, but the deadline can
+			// end the run between the last probe and its answer.
+			if tl.received != c.received && !(c.s.Count == 0 && tl.sent()-tl.received <= 1) {
 				t.Errorf("received %d, want %d", tl.received, c.received)
 			}
 			if took < c.min || took > c.max {
