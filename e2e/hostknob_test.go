@@ -144,6 +144,33 @@ func TestHostKnobs(t *testing.T) {
 		host(t, old, "after down")
 	})
 
+	// The ledger is the machine's, whatever --state-dir says: a lab in
+	// another state directory is recorded there (qualified by its
+	// directory), a conflicting value is refused across directories, and
+	// the last holder restores the original.
+	t.Run("another state dir", func(t *testing.T) {
+		dir := t.TempDir()
+		a := knobLab(t, "knobd", v1)
+		c := knobLab(t, "knobe", v2)
+		t.Cleanup(func() { _ = netlab(t, "--state-dir", dir, "down", a.Name) })
+		mustNetlab(t, "--state-dir", dir, "up", a.File)
+		host(t, v1, "up in another state dir")
+		holder := a.Name + "@" + dir
+		if h := ledgerHolders(t, gcInterval); !h[holder] {
+			t.Errorf("machine ledger holders %v, want %s", mapKeys(h), holder)
+		}
+		r := netlab(t, "up", c.File)
+		if r.code != 3 || !strings.Contains(r.stderr, a.Name) {
+			t.Fatalf("conflicting value from the default state dir: want exit 3 naming %s:\n%s", holder, r)
+		}
+		checkNothingOf(t, c.Name)
+		r = mustNetlab(t, "--state-dir", dir, "down", a.Name)
+		if !strings.Contains(r.stdout, "restored host sysctl") {
+			t.Errorf("down does not say it restored the knob:\n%s", r.stdout)
+		}
+		host(t, old, "after down")
+	})
+
 	t.Run("failed up leaves the host alone", func(t *testing.T) {
 		if !kernelRejects(t, "net/ipv6/conf/lo/hop_limit", "0") {
 			t.Fatal("precondition: the kernel accepts hop_limit=0")

@@ -20,18 +20,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/netlabdev/netlab/internal/labgen"
 )
 
 // plainChain is chainLab without its host knob: labs that run in parallel
 // with TestHostKnobs must not hold one.
 func plainChain(t *testing.T, name string, n int) string {
 	t.Helper()
-	text := chainLab(name, n, "1")
-	knob := "host:\n  sysctls: {net.ipv4.neigh.default.gc_interval: 1}\n"
-	if !strings.Contains(text, knob) {
-		t.Fatal("chainLab changed: no host knob to drop")
-	}
-	return strings.Replace(text, knob, "", 1)
+	return labgen.Chain(name, n, nil)
 }
 
 // runTogether starts every argv as a netlab process at the same moment

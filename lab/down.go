@@ -52,11 +52,11 @@ func Down(ctx context.Context, name string, opts Options) (*DownReport, error) {
 	}
 	defer store.Unlock(name, lock)
 	_ = store.Append(name, state.Record{Op: state.OpDownBegin})
-	return teardown(store, opts.ledger(), name, lock, opts.log())
+	return teardown(store, opts.ledger(), name, opts.holder(name), lock, opts.log())
 }
 
 // teardown is shared by Down and by Up's rollback. The caller holds the lock.
-func teardown(store *state.Store, ledger *hostknob.Ledger, lab string, lock *state.Lock, log *slog.Logger) (*DownReport, error) {
+func teardown(store *state.Store, ledger *hostknob.Ledger, lab, holder string, lock *state.Lock, log *slog.Logger) (*DownReport, error) {
 	rep := &DownReport{Lab: lab, Removed: []string{}}
 	journal, jerr := store.Journal(lab)
 	snap, serr := store.Load(lab)
@@ -145,7 +145,7 @@ func teardown(store *state.Store, ledger *hostknob.Ledger, lab string, lock *sta
 			rep.Removed = append(rep.Removed, names[i])
 		}
 	}
-	restored, err := ledger.Release(lab)
+	restored, err := ledger.Release(holder)
 	if err != nil {
 		errs = append(errs, err)
 	}

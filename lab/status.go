@@ -128,7 +128,7 @@ func Status(ctx context.Context, name string, opts Options) (*LabStatus, error) 
 		}
 		st.Nodes = append(st.Nodes, n)
 	}
-	if held, err := opts.ledger().Held(name); err == nil {
+	if held, err := opts.ledger().Held(opts.holder(name)); err == nil {
 		st.HostKnobs = held
 	}
 	return st, nil

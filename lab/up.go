@@ -49,8 +49,28 @@ type Options struct {
 
 func (o Options) store() *state.Store { return state.New(o.StateDir) }
 
+// ledger is the machine's host-knob ledger. It lives in the default runtime
+// directory whatever StateDir says: host knobs belong to the machine, so
+// netlab instances with different state directories must see each other's
+// records (or one would record another's value as the original and
+// "restore" it). A container with a /run of its own has its own ledger
+// (docs/ci.md).
 func (o Options) ledger() *hostknob.Ledger {
-	return &hostknob.Ledger{Dir: o.store().Dir, IO: hostIO{}, Equal: sysctlEqual}
+	return &hostknob.Ledger{Dir: state.DefaultDir, IO: hostIO{}, Equal: sysctlEqual}
+}
+
+// holder names a lab in the machine's ledger: its name, qualified by the
+// state directory when that is not the default (labs of one name may live
+// in two state directories).
+func (o Options) holder(lab string) string {
+	dir := filepath.Clean(o.store().Dir)
+	if dir == state.DefaultDir {
+		return lab
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return lab + "@" + dir
 }
 
 func (o Options) log() *slog.Logger {
@@ -114,7 +134,7 @@ func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
 		knobs = append(knobs, hostknob.Knob{Key: s.Key, Path: s.Path, Value: s.Value})
 	}
 	if len(knobs) > 0 {
-		if err := ledger.Check(t.Name, knobs); err != nil {
+		if err := ledger.Check(opts.holder(t.Name), knobs); err != nil {
 			return nil, &EnvError{Err: err}
 		}
 	}
@@ -159,7 +179,7 @@ func Up(ctx context.Context, l *topology.Lab, opts Options) (*Result, error) {
 	if err != nil {
 		_ = journal.Append(state.Record{Op: state.OpRollback})
 		journal.Close()
-		if _, derr := teardown(store, ledger, t.Name, lock, opts.log()); derr != nil {
+		if _, derr := teardown(store, ledger, t.Name, opts.holder(t.Name), lock, opts.log()); derr != nil {
 			err = errors.Join(err, fmt.Errorf("rollback: %w", derr))
 		}
 		return nil, err
@@ -492,7 +512,7 @@ func (a *applier) do(ctx context.Context, o Op) error {
 		return opErr(o.Node, "interface "+o.Iface.Name, "set up", err)
 	case OpHostSysctl:
 		k := hostknob.Knob{Key: o.Sysctl.Key, Path: o.Sysctl.Path, Value: o.Sysctl.Value}
-		err := a.ledger.Acquire(a.lab, []hostknob.Knob{k}, func(k hostknob.Knob) error {
+		err := a.ledger.Acquire(a.opts.holder(a.lab), []hostknob.Knob{k}, func(k hostknob.Knob) error {
 			if err := a.journal.Append(state.Record{Op: state.OpHostKnob, Name: k.Path}); err != nil {
 				return err
 			}
