@@ -91,25 +91,16 @@ func (a *applier) report(p Progress) {
 	a.opts.Progress(p)
 }
 
-// nodeWork is one node's operations in a stage: their indices in the
-// stage, in plan order.
-type nodeWork struct {
-	idx []int
-}
-
 // applyStage runs one stage's operations: grouped by node, nodes in
 // parallel.
 func (a *applier) applyStage(ctx context.Context, ops []Op, workers int, step func()) error {
 	var order []string
-	groups := map[string]*nodeWork{}
+	groups := map[string][]int{} // a node's ops: their indices in the stage, in plan order
 	for i, o := range ops {
-		g := groups[o.Node]
-		if g == nil {
-			g = &nodeWork{}
-			groups[o.Node] = g
+		if _, ok := groups[o.Node]; !ok {
 			order = append(order, o.Node)
 		}
-		g.idx = append(g.idx, i)
+		groups[o.Node] = append(groups[o.Node], i)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -121,7 +112,11 @@ func (a *applier) applyStage(ctx context.Context, ops []Op, workers int, step fu
 		mu    sync.Mutex
 		first *failure
 	)
-	fail := func(at int, err error) {
+	parallel(ctx, len(order), workers, func(i int) {
+		at, err := a.runNode(ctx, ops, groups[order[i]], step)
+		if err == nil {
+			return
+		}
 		mu.Lock()
 		// After a failure, the other nodes stop with context.Canceled: a
 		// consequence, not a failure of their own.
@@ -130,37 +125,40 @@ func (a *applier) applyStage(ctx context.Context, ops []Op, workers int, step fu
 		}
 		mu.Unlock()
 		cancel()
-	}
-	jobs := make(chan *nodeWork)
-	var wg sync.WaitGroup
-	for range min(workers, len(order)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for g := range jobs {
-				if at, err := a.runNode(ctx, ops, g.idx, step); err != nil {
-					fail(at, err)
-				}
-			}
-		}()
-	}
-	for _, n := range order {
-		if ctx.Err() != nil {
-			break
-		}
-		jobs <- groups[n]
-	}
-	close(jobs)
-	wg.Wait()
+	})
 	if first != nil {
 		return first.err
 	}
-	// Only fail cancels the stage's context: anything else is the caller's
-	// (a signal) before a node started.
+	// Only a failure cancels the stage's context: anything else is the
+	// caller's (a signal) before a node started.
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted before %q: %w", ops[0].String(), err)
 	}
 	return nil
+}
+
+// parallel calls fn(0) .. fn(n-1) on at most workers goroutines and returns
+// when every call has returned. Once ctx is done it hands out no more.
+func parallel(ctx context.Context, n, workers int, fn func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // runNode runs one node's operations of a stage in order; consecutive

@@ -8,7 +8,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -117,24 +116,11 @@ func teardown(store *state.Store, ledger *hostknob.Ledger, lab, holder string, l
 		err     error
 	}
 	results := make([]outcome, len(names))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(DefaultWorkers(), len(names)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				n := names[i]
-				removed, skip, err := removeNetns(lab, n, known[n], held)
-				results[i] = outcome{removed, skip, err}
-			}
-		}()
-	}
-	for i := range names {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	parallel(context.Background(), len(names), DefaultWorkers(), func(i int) {
+		n := names[i]
+		removed, skip, err := removeNetns(lab, n, known[n], held)
+		results[i] = outcome{removed, skip, err}
+	})
 	for i, r := range results {
 		switch {
 		case r.err != nil:

@@ -544,11 +544,7 @@ func (a *applier) createNetns(o Op, sysctls []Op) (int, error) {
 		return 0, opErr(o.Node, "namespace "+o.Netns, "journal intent", err)
 	}
 	marker := Marker(a.lab, a.runID)
-	batch := make([]nsutil.SysctlWrite, len(sysctls))
-	for i, s := range sysctls {
-		a.opts.log().Debug("apply", "op", s.String())
-		batch[i] = nsutil.SysctlWrite{Path: s.Sysctl.Path, Value: s.Sysctl.Value}
-	}
+	batch := a.sysctlBatch(sysctls)
 	bad := -1
 	ns, h, err := nsutil.CreateNamedHandle(o.Netns, func(h *netlink.Handle) error {
 		lo, err := h.LinkByName("lo")
@@ -587,11 +583,7 @@ func (a *applier) createNetns(o Op, sysctls []Op) (int, error) {
 // into the namespace) and checks each read-back. It returns the index of
 // the failing op in ops.
 func (a *applier) sysctls(ops []Op) (int, error) {
-	batch := make([]nsutil.SysctlWrite, len(ops))
-	for i, o := range ops {
-		a.opts.log().Debug("apply", "op", o.String())
-		batch[i] = nsutil.SysctlWrite{Path: o.Sysctl.Path, Value: o.Sysctl.Value}
-	}
+	batch := a.sysctlBatch(ops)
 	o := ops[0]
 	bad, err := nsutil.WriteSysctls(a.node(o.Node).ns, batch)
 	if err != nil {
@@ -599,6 +591,16 @@ func (a *applier) sysctls(ops []Op) (int, error) {
 		return bad, opErr(o.Node, "sysctl "+o.Sysctl.Key, "write "+o.Sysctl.Value, err)
 	}
 	return checkSysctls(ops, batch)
+}
+
+// sysctlBatch turns sysctl ops into nsutil's batch, logging each op.
+func (a *applier) sysctlBatch(ops []Op) []nsutil.SysctlWrite {
+	batch := make([]nsutil.SysctlWrite, len(ops))
+	for i, o := range ops {
+		a.opts.log().Debug("apply", "op", o.String())
+		batch[i] = nsutil.SysctlWrite{Path: o.Sysctl.Path, Value: o.Sysctl.Value}
+	}
+	return batch
 }
 
 // checkSysctls compares what the kernel kept with what each op wrote.
