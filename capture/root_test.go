@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -38,13 +37,7 @@ type pair struct {
 // noLeaks fails t if, after the test and its cleanups, this process holds
 // more file descriptors or goroutines than before it.
 func noLeaks(t *testing.T) {
-	fds := func() int {
-		ents, err := os.ReadDir("/proc/self/fd")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(ents)
-	}
+	fds := func() int { return roottest.CountFDs(t) }
 	fd0, g0 := fds(), runtime.NumGoroutine()
 	t.Cleanup(func() {
 		var fd1, g1 int

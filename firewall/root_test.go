@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
-	"os"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -245,18 +244,9 @@ func TestRootBridgeTable(t *testing.T) {
 	}
 }
 
-// fds counts this process's open file descriptors.
-func fds(t *testing.T) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 func TestRootCloseAndContext(t *testing.T) {
 	ns := newNS(t)
-	before := fds(t)
+	before := roottest.CountFDs(t)
 	for range 5 {
 		c, err := Open(ns)
 		if err != nil {
@@ -267,7 +257,7 @@ func TestRootCloseAndContext(t *testing.T) {
 		}
 		_ = c.Close()
 	}
-	if after := fds(t); after > before {
+	if after := roottest.CountFDs(t); after > before {
 		t.Errorf("open file descriptors: %d before 5 Open/Close, %d after", before, after)
 	}
 	c := open(t, ns)

@@ -16,7 +16,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -772,51 +771,17 @@ func TestRootCacheInfo(t *testing.T) {
 		before.Format(time.StampMicro), after.Format(time.StampMicro), e.Updated.Format(time.StampMicro))
 }
 
-// openFDs maps this process's open descriptors to what they are
-// ("socket:[123]", "net:[4026532]", a path). Finalizers of files that
-// earlier tests dropped close descriptors at random moments, so it runs
-// the garbage collector first.
-func openFDs(t *testing.T) map[string]string {
-	t.Helper()
-	runtime.GC()
-	time.Sleep(10 * time.Millisecond) // let finalizers run
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, e := range ents {
-		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil {
-			out[e.Name()] = target
-		}
-	}
-	return out
-}
-
-// newFDs lists the descriptors in after that were not open (as the same
-// thing) in before.
-func newFDs(before, after map[string]string) []string {
-	var out []string
-	for fd, target := range after {
-		if before[fd] != target {
-			out = append(out, fd+" -> "+target)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestRootCloseNoLeak(t *testing.T) {
 	n := newCtlNS(t, "close")
 	ctx := context.Background()
 	n.c.Close() // this test opens its own
 
-	before := openFDs(t)
+	before := roottest.OpenFDs(t)
 	c, err := Open(n.ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opened := newFDs(before, openFDs(t)); len(opened) < 3 {
+	if opened := roottest.NewFDs(before, roottest.OpenFDs(t)); len(opened) < 3 {
 		t.Errorf("Open opened %q; want the namespace dup and two netlink sockets", opened)
 	}
 	if _, err := c.List(ctx, Filter{}); err != nil {
@@ -831,7 +796,7 @@ func TestRootCloseNoLeak(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if leaked := newFDs(before, openFDs(t)); len(leaked) > 0 {
+	if leaked := roottest.NewFDs(before, roottest.OpenFDs(t)); len(leaked) > 0 {
 		t.Errorf("open after Close (and not before Open): %q", leaked)
 	}
 

@@ -3,7 +3,6 @@ package neighctl
 import (
 	"context"
 	"net"
-	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -218,13 +217,7 @@ func TestWatchStopsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	fds := func() int {
-		es, err := os.ReadDir("/proc/self/fd")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(es)
-	}
+	fds := func() int { return roottest.CountFDs(t) }
 	runtime.GC()
 	g0, f0 := runtime.NumGoroutine(), fds()
 	for range 5 {

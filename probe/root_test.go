@@ -9,7 +9,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -131,25 +130,15 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// openFDs counts this process's open file descriptors.
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 // checkNoLeaks runs fn and fails unless the goroutine count and the number
 // of open file descriptors are back where they were afterwards.
 func checkNoLeaks(t *testing.T, fn func()) {
 	t.Helper()
-	g0, f0 := runtime.NumGoroutine(), openFDs(t)
+	g0, f0 := runtime.NumGoroutine(), roottest.CountFDs(t)
 	fn()
 	var g1, f1 int
 	for range 100 {
-		g1, f1 = runtime.NumGoroutine(), openFDs(t)
+		g1, f1 = runtime.NumGoroutine(), roottest.CountFDs(t)
 		if g1 <= g0 && f1 <= f0 {
 			return
 		}

@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -189,50 +188,17 @@ var bg = context.Background()
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func mustAddr(s string) netip.Addr     { return netip.MustParseAddr(s) }
 
-// openFDs maps this process's open descriptors to what they are
-// ("socket:[123]", "net:[4026532]", a path), after letting finalizers of
-// files earlier tests dropped run.
-func openFDs(t *testing.T) map[string]string {
-	t.Helper()
-	runtime.GC()
-	time.Sleep(10 * time.Millisecond)
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, e := range ents {
-		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil {
-			out[e.Name()] = target
-		}
-	}
-	return out
-}
-
-// newFDs lists the descriptors in after that were not open (as the same
-// thing) in before.
-func newFDs(before, after map[string]string) []string {
-	var out []string
-	for fd, target := range after {
-		if before[fd] != target {
-			out = append(out, fd+" -> "+target)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestRootCloseNoLeak(t *testing.T) {
 	n := routesNS(t, "close")
 	n.c.Close() // this test opens its own
 	ctx := bg
 
-	before := openFDs(t)
+	before := roottest.OpenFDs(t)
 	c, err := Open(n.ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opened := newFDs(before, openFDs(t)); len(opened) < 3 {
+	if opened := roottest.NewFDs(before, roottest.OpenFDs(t)); len(opened) < 3 {
 		t.Errorf("Open opened %q; want the namespace dup and two netlink sockets", opened)
 	}
 	// Use every path once (the handle's sockets open lazily per protocol).
@@ -260,7 +226,7 @@ func TestRootCloseNoLeak(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if leaked := newFDs(before, openFDs(t)); len(leaked) > 0 {
+	if leaked := roottest.NewFDs(before, roottest.OpenFDs(t)); len(leaked) > 0 {
 		t.Errorf("open after Close (and not before Open): %q", leaked)
 	}
 
